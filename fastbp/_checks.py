@@ -1,0 +1,76 @@
+"""Input validation shared by the public entry points.
+
+Every check names the caller, the argument and what was expected, so that a wrong call fails at the
+line that made it rather than deep inside a compiled kernel. The checks are structural (type, dtype,
+rank, shape) and cost a microsecond or two; finiteness is a compiled scan (``all_finite``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels.checks import all_finite, first_bad_label
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(a, name: str, where: str, ndim: int | None = None, min_ndim: int = 0) -> np.ndarray:
+    """``a`` as a float32/float64 ndarray (no copy if it already is one), else TypeError/ValueError."""
+    if not isinstance(a, np.ndarray):
+        if isinstance(a, (str, bytes)) or a is None:
+            raise TypeError(f"{where}: {name} must be a float32 or float64 array, got {type(a).__name__}")
+        a = np.asarray(a)
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{where}: {name} must be a float32 or float64 array, got dtype {a.dtype}"
+            + (" (convert it with .astype(np.float64) first)" if a.dtype.kind in "iub" else "")
+        )
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{where}: {name} must be {ndim}-D, got shape {a.shape}")
+    if a.ndim < min_ndim:
+        raise ValueError(f"{where}: {name} must have at least {min_ndim} dimensions, got shape {a.shape}")
+    return a
+
+
+def finite(a: np.ndarray, name: str, where: str) -> None:
+    """ValueError when ``a`` (a float ndarray) holds NaN or inf."""
+    c = a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    if not all_finite(c.reshape(-1)):  # flat: one compiled signature per dtype
+        bad = np.argwhere(~np.isfinite(c))[0]
+        raise ValueError(f"{where}: {name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+
+
+def labels(t, n: int, n_classes: int, where: str, dtype) -> tuple[np.ndarray, bool]:
+    """Validate labels for n samples of n_classes classes.
+
+    Returns ``(t, is_index)``: class indices as a contiguous (n,) integer array, or target rows as a
+    contiguous (n, n_classes) array of ``dtype``. Shapes (n,) and (n, 1) are indices; (n, n_classes)
+    are target rows (one-hot or any distribution), as the book tells them apart by ``t.size``.
+    """
+    if not isinstance(t, np.ndarray):
+        t = np.asarray(t)
+    if t.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{where}: t must hold integer class indices or float target rows, got dtype {t.dtype}"
+        )
+    if t.ndim == 0 or t.shape[0] != n:
+        raise ValueError(f"{where}: t must have one label per sample ({n}), got shape {t.shape}")
+    if t.size == n * n_classes and not (n_classes == 1 and t.dtype.kind in "iu"):
+        t = np.ascontiguousarray(t.reshape(n, n_classes), dtype=dtype)
+        finite(t, "t", where)
+        return t, False
+    if t.size != n:
+        raise ValueError(
+            f"{where}: t must be class indices of shape ({n},) or target rows of shape "
+            f"({n}, {n_classes}), got shape {t.shape}"
+        )
+    if t.dtype.kind == "f":
+        raise TypeError(
+            f"{where}: class indices t must be integers, got dtype {t.dtype} "
+            f"(target rows would have shape ({n}, {n_classes}))"
+        )
+    t = np.ascontiguousarray(t.reshape(n))
+    i = first_bad_label(t, n_classes)
+    if i >= 0:
+        raise ValueError(f"{where}: t[{i}] = {t[i]} is not a class index in [0, {n_classes})")
+    return t, True

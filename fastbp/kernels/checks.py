@@ -1,0 +1,29 @@
+"""Cheap scans over inputs: NaN/inf and label range."""
+
+import numpy as np
+
+from .._jit import jit
+
+
+@jit
+def all_finite(a):
+    """True when no element of ``a`` (any shape, C-contiguous) is NaN or +-inf.
+
+    No early exit: the loop vectorises (8.5 us for 100x784 float64 here, against 15 us for
+    ``np.isfinite(a).all()`` and 65 us for a ``sum(v * 0)`` trick, which cannot reorder its adds).
+    """
+    flat = a.ravel()
+    ok = True
+    for i in range(flat.size):
+        ok &= np.isfinite(flat[i])
+    return ok
+
+
+@jit
+def first_bad_label(t, n_classes):
+    """Index of the first label outside ``[0, n_classes)``, or -1 when all are valid."""
+    flat = t.ravel()
+    for i in range(flat.size):
+        if flat[i] < 0 or flat[i] >= n_classes:
+            return i
+    return -1

@@ -1,0 +1,331 @@
+"""The book's layers (chapter 5 of *Deep Learning from the Basics*), running on Numba kernels.
+
+Drop-in for ``common/layers.py``: same class names, constructors, ``forward``/``backward`` and the
+attributes scripts read (``W``, ``b``, ``dW``, ``db``, ``x``, ``original_x_shape``, ``mask``,
+``out``, ``y``, ``t``, ``loss``). ``from fastbp.layers import *`` also brings ``np`` and the
+functions of ``fastbp.functions``, as the book's star import does.
+
+How the layers behave:
+
+- Parameters are held by reference: ``Affine(W, b).W is W``. Optimizers that update in place and
+  ``numerical_gradient``, which perturbs in place, are seen by the next ``forward``.
+- A layer computes in the dtype of its parameters (Affine) or of its input (activations); float32
+  stays float32. A float input of the other precision is converted into a reused buffer, as the
+  book's float32 images meet float64 weights. Integer, bool and object arrays raise ``TypeError``.
+- Outputs and gradients are written into buffers the layer owns and reuses while the shapes stay the
+  same, so a training loop allocates nothing. The array a call returns is overwritten by the next
+  call of the same method: copy it if you keep it.
+- ``forward``/``backward`` check their arguments (type, rank, shape, NaN/inf) and raise
+  ``TypeError``/``ValueError`` naming the argument before any state changes. The networks check
+  their inputs once and call the unchecked ``_forward``/``_backward``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+from . import _checks as _chk
+from .functions import *  # noqa: F401,F403  (the book's star-import surface)
+from .kernels import activations as _act
+from .kernels import affine as _aff
+from .kernels import softmax_ce as _sce
+
+
+class Layer:
+    """Base of the compiled layers: keeps output buffers and reuses them while shapes stay."""
+
+    def _buffer(self, key: str, shape: tuple, dtype) -> np.ndarray:
+        bufs = self.__dict__.setdefault("_bufs", {})
+        buf = bufs.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = bufs[key] = np.empty(shape, dtype)
+        return buf
+
+    def _grad_in(self, dout, like: np.ndarray | None, where: str) -> np.ndarray:
+        """dout checked against the forward output ``like``, contiguous and in its dtype."""
+        if like is None:
+            raise RuntimeError(f"{where}: call forward before backward")
+        dout = _chk.float_array(dout, "dout", where)
+        if dout.shape != like.shape:
+            raise ValueError(
+                f"{where}: dout must have the forward output's shape {like.shape}, got {dout.shape}"
+            )
+        _chk.finite(dout, "dout", where)
+        return np.ascontiguousarray(dout, dtype=like.dtype)
+
+
+class _Activation(Layer):
+    """An elementwise activation y = f(x): forward keeps y, backward gives dout * f'(x) from y."""
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        """y = f(x), same shape and dtype as x (float32 or float64, any shape)."""
+        where = f"{type(self).__name__}.forward"
+        x = _chk.float_array(x, "x", where)
+        _chk.finite(x, "x", where)
+        return self._forward(np.ascontiguousarray(x))
+
+    def backward(self, dout):
+        """dx = dout * f'(x), for dout of the forward output's shape."""
+        dout = self._grad_in(dout, self.out, f"{type(self).__name__}.backward")
+        return self._backward(dout)
+
+    # The kernels get flat views: one compiled signature per dtype, whatever the input's rank.
+    def _forward(self, x):
+        out = self._buffer("out", x.shape, x.dtype)
+        self._kernel_forward(x.reshape(-1), out.reshape(-1))
+        self.out = out
+        return out
+
+    def _backward(self, dout, need_dx=True):
+        dx = self._buffer("dx", dout.shape, dout.dtype)
+        self._kernel_backward(dout.reshape(-1), dx.reshape(-1))
+        return dx
+
+
+class Relu(_Activation):
+    """y = max(x, 0); the derivative is 1 for x > 0 and 0 otherwise (0 at x = 0, as the book).
+
+    As the book's layer, ``backward`` writes its result into ``dout`` and returns that same array
+    (an array that is not writeable, or not contiguous in the layer's dtype, is copied first).
+    ``mask`` is the book's boolean ``x <= 0`` of the last forward pass.
+    """
+
+    @property
+    def mask(self):
+        return None if self.out is None else self.out <= 0
+
+    def _kernel_forward(self, x, out):
+        _act.relu_forward(x, out)
+
+    def backward(self, dout):
+        """dx = dout where x > 0, else 0, written into dout (see the class docstring)."""
+        where = "Relu.backward"
+        if self.out is None:
+            raise RuntimeError(f"{where}: call forward before backward")
+        d = self._grad_in(dout, self.out, where)
+        if d is dout and not d.flags.writeable:
+            d = d.copy()
+        return self._backward(d)
+
+    def _backward(self, dout, need_dx=True):
+        flat = dout.reshape(-1)
+        _act.relu_backward(flat, self.out.reshape(-1), flat)
+        return dout
+
+
+class LeakyRelu(_Activation):
+    """y = x for x > 0, alpha x otherwise (not in the book). alpha >= 0, default 0.01."""
+
+    def __init__(self, alpha: float = 0.01):
+        if not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"LeakyRelu: alpha must be a finite number >= 0, got {alpha!r}")
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def _kernel_forward(self, x, out):
+        _act.leaky_relu_forward(x, self.alpha, out)
+
+    def _kernel_backward(self, dout, dx):
+        _act.leaky_relu_backward(dout, self.out.reshape(-1), self.alpha, dx)
+
+
+class Sigmoid(_Activation):
+    """y = 1 / (1 + exp(-x)); dy/dx = (1 - y) y. Finite and warning-free for any finite x."""
+
+    def _kernel_forward(self, x, out):
+        _act.sigmoid_forward(x, out)
+
+    def _kernel_backward(self, dout, dx):
+        _act.sigmoid_backward(dout, self.out.reshape(-1), dx)
+
+
+class Tanh(_Activation):
+    """y = tanh(x); dy/dx = 1 - y^2 (not in the book)."""
+
+    def _kernel_forward(self, x, out):
+        _act.tanh_forward(x, out)
+
+    def _kernel_backward(self, dout, dx):
+        _act.tanh_backward(dout, self.out.reshape(-1), dx)
+
+
+class Affine(Layer):
+    """y = x W + b.  x: (N, D) or (N, d1, d2, ...) with d1*d2*... = D; W: (D, M); b: (M,) -> y: (N, M).
+
+    Like the book, a higher-rank input is flattened per sample; ``x`` keeps the flattened input and
+    ``original_x_shape`` its shape, and ``backward`` returns dx in that shape. ``W`` and ``b`` are
+    the arrays passed in (not copies). The products run in NumPy's BLAS, the bias in a kernel.
+    """
+
+    def __init__(self, W, b):
+        W = _chk.float_array(W, "W", "Affine", ndim=2)
+        b = _chk.float_array(b, "b", "Affine", ndim=1)
+        if b.shape[0] != W.shape[1]:
+            raise ValueError(f"Affine: b must have W.shape[1] = {W.shape[1]} entries, got shape {b.shape}")
+        if b.dtype != W.dtype:
+            raise TypeError(f"Affine: W and b must have the same dtype, got {W.dtype} and {b.dtype}")
+        _chk.finite(W, "W", "Affine")
+        _chk.finite(b, "b", "Affine")
+        self.W, self.b = W, b
+        self.x = self.original_x_shape = self.dW = self.db = None
+        self._out = None
+
+    def forward(self, x):
+        """x W + b for a batch x of N samples with D = W.shape[0] features each."""
+        where = "Affine.forward"
+        x = _chk.float_array(x, "x", where, min_ndim=2)
+        d = int(np.prod(x.shape[1:]))
+        if x.shape[0] == 0:
+            raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
+        if d != self.W.shape[0]:
+            raise ValueError(
+                f"{where}: x has {d} features per sample (shape {x.shape}), but W expects {self.W.shape[0]}"
+            )
+        _chk.finite(x, "x", where)
+        return self._forward(x)
+
+    def backward(self, dout):
+        """dx = dout W^T (in x's original shape); stores dW = x^T dout and db = sum_rows dout."""
+        dout = self._grad_in(dout, self._out, "Affine.backward")
+        return self._backward(dout)
+
+    def _forward(self, x):
+        W = self.W
+        self.original_x_shape = x.shape
+        x2 = x.reshape(x.shape[0], -1)
+        if x2.dtype != W.dtype or not x2.flags.c_contiguous:
+            x2 = self._buffer("x", x2.shape, W.dtype)
+            np.copyto(x2, x.reshape(x.shape[0], -1))
+        out = self._buffer("out", (x2.shape[0], W.shape[1]), W.dtype)
+        np.dot(x2, W, out=out)
+        _aff.bias_forward(out, self.b)
+        self.x, self._out = x2, out
+        return out
+
+    def _backward(self, dout, need_dx=True):
+        W, x = self.W, self.x
+        self.dW = np.dot(x.T, dout, out=self._buffer("dW", W.shape, W.dtype))
+        self.db = self._buffer("db", self.b.shape, W.dtype)
+        _aff.bias_backward(dout, self.db)
+        if not need_dx:  # the network's input needs no gradient: skip the largest product
+            return None
+        dx = np.dot(dout, W.T, out=self._buffer("dx", x.shape, W.dtype))
+        return dx.reshape(self.original_x_shape)
+
+
+class SoftmaxWithLoss(Layer):
+    """loss = -mean_i log softmax(x)[i, t_i]: softmax and cross-entropy fused, with its gradient.
+
+    x: (N, C) scores. t: class indices, shape (N,) or (N, 1), any integer dtype (uint8 works); or
+    target rows of shape (N, C) (one-hot, or any distribution). ``y`` keeps softmax(x), ``t`` the
+    labels, ``loss`` the loss. The loss is exact (log-sum-exp), finite for any finite scores.
+    """
+
+    def __init__(self):
+        self.loss = self.y = self.t = None
+
+    def forward(self, x, t):
+        """The mean cross-entropy of softmax(x) against t, as a NumPy scalar of x's dtype."""
+        where = "SoftmaxWithLoss.forward"
+        x = _chk.float_array(x, "x", where, ndim=2)
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"{where}: x must have at least one sample and one class, got shape {x.shape}")
+        _chk.finite(x, "x", where)
+        t, _ = _chk.labels(t, x.shape[0], x.shape[1], where, x.dtype)
+        return self._forward(np.ascontiguousarray(x), t)
+
+    def backward(self, dout=1):
+        """d loss / dx = (softmax(x) - onehot(t)) * dout / N.
+
+        The book ignores ``dout``; here it scales the gradient (the same for the usual dout = 1).
+        """
+        where = "SoftmaxWithLoss.backward"
+        if self.y is None:
+            raise RuntimeError(f"{where}: call forward before backward")
+        if not isinstance(dout, (numbers.Real, np.ndarray)) or np.ndim(dout) != 0 or isinstance(dout, bool):
+            raise TypeError(f"{where}: dout must be a real scalar, got {dout!r}")
+        if not np.isfinite(dout):
+            raise ValueError(f"{where}: dout must be finite, got {dout!r}")
+        return self._backward(float(dout))
+
+    def _forward(self, x, t):
+        """Unchecked: x (N, C) contiguous; t validated by ``_checks.labels`` (1-D indices or rows)."""
+        y = self._buffer("y", x.shape, x.dtype)
+        if t.ndim == 1:
+            loss = _sce.softmax_ce_forward(x, t, y)
+        else:
+            loss = _sce.softmax_ce_forward_dist(x, t, y)
+        self.y, self.t, self.loss = y, t, x.dtype.type(loss)
+        return self.loss
+
+    def _backward(self, dout=1.0, need_dx=True):
+        dx = self._buffer("dx", self.y.shape, self.y.dtype)
+        if self.t.ndim == 1:
+            _sce.softmax_ce_backward(dout, self.y, self.t, dx)
+        else:
+            _sce.softmax_ce_backward_dist(dout, self.y, self.t, dx)
+        return dx
+
+
+def _operand(v, name: str, where: str):
+    """A number or a numeric array (the scalar layers take the book's ints and floats)."""
+    if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.ndarray, np.generic)):
+        raise TypeError(f"{where}: {name} must be a real number or a numeric array, got {type(v).__name__}")
+    if np.asarray(v).dtype.kind not in "iuf":
+        raise TypeError(f"{where}: {name} must be numeric, got dtype {np.asarray(v).dtype}")
+    return v
+
+
+def _combine(op, x, y, where: str):
+    try:
+        return op(x, y)
+    except ValueError:
+        raise ValueError(
+            f"{where}: x and y must broadcast, got shapes {np.shape(x)} and {np.shape(y)}"
+        ) from None
+
+
+class MulLayer:
+    """z = x * y for numbers or arrays (the book's chapter 5 example); backward gives (dz y, dz x)."""
+
+    def __init__(self):
+        self.x = self.y = None
+
+    def forward(self, x, y):
+        """x * y; keeps x and y for backward."""
+        _operand(x, "x", "MulLayer.forward")
+        _operand(y, "y", "MulLayer.forward")
+        out = _combine(operator.mul, x, y, "MulLayer.forward")
+        self.x, self.y = x, y
+        return out
+
+    def backward(self, dout):
+        """(dout * y, dout * x)."""
+        if self.x is None:
+            raise RuntimeError("MulLayer.backward: call forward before backward")
+        _operand(dout, "dout", "MulLayer.backward")
+        return dout * self.y, dout * self.x
+
+
+class AddLayer:
+    """z = x + y; backward passes dout to both inputs (as two separate objects)."""
+
+    def __init__(self):
+        pass
+
+    def forward(self, x, y):
+        """x + y."""
+        _operand(x, "x", "AddLayer.forward")
+        _operand(y, "y", "AddLayer.forward")
+        return _combine(operator.add, x, y, "AddLayer.forward")
+
+    def backward(self, dout):
+        """(dout, dout), each a separate object so that an in-place consumer cannot alias them."""
+        _operand(dout, "dout", "AddLayer.backward")
+        return dout * 1, dout * 1

@@ -1,0 +1,198 @@
+"""The book's networks, built from fastbp's layers on a ``Graph``.
+
+Each network keeps the book's public surface (``params``, ``layers``, ``predict``, ``loss``,
+``accuracy``, ``numerical_gradient``, ``gradient``) and draws its initial weights from the global
+``np.random`` in the book's order, so ``np.random.seed(s)`` gives the book's initial weights.
+
+Beyond the book, every network takes two keyword-only arguments:
+
+- ``dtype``: ``np.float64`` (the book's numbers) or ``np.float32`` (faster). Weights are drawn in
+  float64 and rounded, so both start from the same draws.
+- ``backend``: ``"fastbp"`` (compiled kernels) or ``"numpy"`` (``fastbp.reference``, the book's way).
+
+Inputs are checked once per call (shape, dtype, NaN/inf, label range) and converted to ``dtype``;
+bad input raises ``TypeError``/``ValueError`` naming the argument, before any state changes.
+``gradient`` returns the layers' gradient arrays, which the next call overwrites (copy to keep).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections import OrderedDict
+
+import numpy as np
+
+from . import _checks as _chk
+from . import layers as _fast_layers
+from .gradient import numerical_gradient as _numerical_gradient
+from .graph import Graph
+from .reference import layers as _ref_layers
+
+__all__ = ["TwoLayerNet"]
+
+BACKENDS = {"fastbp": _fast_layers, "numpy": _ref_layers}
+
+
+def _layer_module(backend: str):
+    try:
+        return BACKENDS[backend]
+    except (KeyError, TypeError):
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}") from None
+
+
+def _float_dtype(dtype, where: str) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in _chk.FLOAT_DTYPES:
+        raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def _size(v, name: str, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{where}: {name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+class _Net:
+    """What the book's networks share: input checks, the forward/backward passes and the metrics."""
+
+    dtype: np.dtype
+    input_size: int
+    output_size: int
+
+    def _setup(self, backend: str, dtype, where: str):
+        self._L = _layer_module(backend)
+        self.backend = backend
+        self.dtype = _float_dtype(dtype, where)
+
+    def _build_graph(self):
+        """The body (all layers but the loss) as a sequential graph; fastbp layers run unchecked."""
+        self._graph = Graph.sequential(self.layers.values(), validate=False)
+
+    def _x(self, x, where: str) -> np.ndarray:
+        """x as a C-contiguous (N, input_size) array of the network's dtype, checked."""
+        x = _chk.float_array(x, "x", where, min_ndim=2)
+        n = x.shape[0]
+        d = int(np.prod(x.shape[1:]))
+        if n == 0:
+            raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
+        if d != self.input_size:
+            raise ValueError(
+                f"{where}: x has {d} features per sample (shape {x.shape}), "
+                f"the network expects {self.input_size}"
+            )
+        x = np.ascontiguousarray(x.reshape(n, d), dtype=self.dtype)
+        _chk.finite(x, "x", where)
+        return x
+
+    def _t(self, t, n: int, where: str) -> np.ndarray:
+        return _chk.labels(t, n, self.output_size, where, self.dtype)[0]
+
+    def _scores(self, x):
+        return self._graph.forward(x)
+
+    def _loss(self, x, t):
+        """Loss of checked inputs (the last layer's own forward for the NumPy backend)."""
+        scores = self._scores(x)
+        last = self._last_layer
+        if hasattr(last, "_forward"):
+            return last._forward(scores, t)
+        return last.forward(scores, t)
+
+    def predict(self, x):
+        """The scores (before softmax) for a batch x: (N, input_size) -> (N, output_size), a new array."""
+        return np.array(self._scores(self._x(x, "predict")))
+
+    def loss(self, x, t):
+        """Mean cross-entropy of softmax(predict(x)) against labels t (indices or one-hot rows)."""
+        x = self._x(x, "loss")
+        return self._loss(x, self._t(t, x.shape[0], "loss"))
+
+    def accuracy(self, x, t):
+        """Fraction of samples whose highest score is the label (t: indices or one-hot rows)."""
+        x = self._x(x, "accuracy")
+        t = self._t(t, x.shape[0], "accuracy")
+        y = np.argmax(self._scores(x), axis=1)
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        return np.sum(y == t) / float(x.shape[0])
+
+    def numerical_gradient(self, x, t):
+        """Central-difference gradients of ``loss(x, t)`` for every parameter (slow; for checking)."""
+        x = self._x(x, "numerical_gradient")
+        t = self._t(t, x.shape[0], "numerical_gradient")
+
+        def loss_w(_):
+            return self._loss(x, t)
+
+        return {key: _numerical_gradient(loss_w, p) for key, p in self.params.items()}
+
+    def _backprop(self, x, t):
+        self._loss(x, t)
+        last = self._last_layer
+        dout = last._backward(1.0) if hasattr(last, "_backward") else last.backward(1)
+        self._graph.backward(dout)
+
+
+class TwoLayerNet(_Net):
+    """The book's chapter 5 network: Affine1 -> Relu1 -> Affine2 -> SoftmaxWithLoss.
+
+    ``TwoLayerNet(input_size, hidden_size, output_size, weight_init_std=0.01)``: W1, W2 are drawn as
+    ``weight_init_std * np.random.randn(...)`` in that order, b1, b2 are zeros. ``layers`` is the
+    book's OrderedDict (``Affine1``, ``Relu1``, ``Affine2``) and ``lastLayer`` the loss layer; their
+    ``W``/``b`` are the very arrays in ``params``.
+    """
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        output_size,
+        weight_init_std=0.01,
+        *,
+        dtype=np.float64,
+        backend="fastbp",
+    ):
+        where = "TwoLayerNet"
+        self.input_size = _size(input_size, "input_size", where)
+        self.hidden_size = _size(hidden_size, "hidden_size", where)
+        self.output_size = _size(output_size, "output_size", where)
+        if (
+            isinstance(weight_init_std, bool)
+            or not isinstance(weight_init_std, numbers.Real)
+            or not np.isfinite(weight_init_std)
+        ):
+            raise ValueError(f"{where}: weight_init_std must be a finite number, got {weight_init_std!r}")
+        self._setup(backend, dtype, where)
+        dt = self.dtype
+        self.params = {}
+        self.params["W1"] = (weight_init_std * np.random.randn(input_size, hidden_size)).astype(
+            dt, copy=False
+        )
+        self.params["b1"] = np.zeros(hidden_size, dt)
+        self.params["W2"] = (weight_init_std * np.random.randn(hidden_size, output_size)).astype(
+            dt, copy=False
+        )
+        self.params["b2"] = np.zeros(output_size, dt)
+
+        L = self._L
+        self.layers = OrderedDict()
+        self.layers["Affine1"] = L.Affine(self.params["W1"], self.params["b1"])
+        self.layers["Relu1"] = L.Relu()
+        self.layers["Affine2"] = L.Affine(self.params["W2"], self.params["b2"])
+        self.lastLayer = L.SoftmaxWithLoss()
+        self._build_graph()
+
+    @property
+    def _last_layer(self):
+        return self.lastLayer
+
+    def gradient(self, x, t):
+        """Backpropagated gradients of ``loss(x, t)``: ``{'W1', 'b1', 'W2', 'b2'}``."""
+        x = self._x(x, "gradient")
+        self._backprop(x, self._t(t, x.shape[0], "gradient"))
+        a1, a2 = self.layers["Affine1"], self.layers["Affine2"]
+        return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}

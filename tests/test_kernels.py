@@ -1,0 +1,195 @@
+"""Every Numba kernel against its pure-NumPy twin in fastbp.reference.kernels.
+
+float32 and float64, shapes including batch 1 and odd sizes; outputs keep the input dtype.
+"""
+
+import numpy as np
+import pytest
+from conftest import DTYPES, TOL
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastbp.kernels import activations, affine, checks, softmax_ce
+from fastbp.reference import kernels as ref
+
+SHAPES_2D = [(1, 1), (1, 7), (3, 5), (7, 3), (64, 10), (100, 50)]
+SHAPES_ND = [(1,), (5,), (1, 1), (3, 5), (2, 3, 4), (2, 1, 5, 3)]
+
+
+def close(got, want, dtype):
+    assert got.dtype == dtype
+    assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_2D)
+def test_bias_forward(rng, shape, dtype):
+    y = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    want = ref.bias_forward(y, b)
+    affine.bias_forward(y, b)
+    close(y, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_2D)
+def test_bias_backward(rng, shape, dtype):
+    dy = rng.standard_normal(shape).astype(dtype)
+    db = np.full(shape[1], np.nan, dtype)  # the kernel must overwrite, not accumulate
+    affine.bias_backward(dy, db)
+    close(db, ref.bias_backward(dy), dtype)
+
+
+def test_bias_backward_float64_is_bitwise_numpy(rng):
+    dy = rng.standard_normal((100, 50))
+    db = np.empty(50)
+    affine.bias_backward(dy, db)
+    assert_array_equal(db, dy.sum(axis=0))
+
+
+ELEMENTWISE = {
+    "relu": (activations.relu_forward, activations.relu_backward, ref.relu_forward, ref.relu_backward, ()),
+    "leaky_relu": (
+        activations.leaky_relu_forward,
+        activations.leaky_relu_backward,
+        ref.leaky_relu_forward,
+        ref.leaky_relu_backward,
+        (0.1,),
+    ),
+    "sigmoid": (
+        activations.sigmoid_forward,
+        activations.sigmoid_backward,
+        ref.sigmoid_forward,
+        ref.sigmoid_backward,
+        (),
+    ),
+    "tanh": (activations.tanh_forward, activations.tanh_backward, ref.tanh_forward, ref.tanh_backward, ()),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_ND)
+@pytest.mark.parametrize("op", sorted(ELEMENTWISE))
+def test_activation_kernels(rng, op, shape, dtype):
+    fwd, bwd, ref_fwd, ref_bwd, args = ELEMENTWISE[op]
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    x.flat[0] = 0.0  # the kink
+    dout = rng.standard_normal(shape).astype(dtype)
+    out = np.empty_like(x)
+    fwd(x, *args, out)
+    close(out, ref_fwd(x, *args), dtype)
+    dx = np.empty_like(x)
+    bwd(dout, out, *args, dx)
+    close(dx, ref_bwd(dout, ref_fwd(x, *args), *args), dtype)
+    # in place (dx is dout) gives the same
+    d2 = dout.copy()
+    bwd(d2, out, *args, d2)
+    close(d2, dx, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_extremes_are_finite_and_exact(dtype):
+    x = np.array([-1e4, -800.0, -100.0, 0.0, 100.0, 800.0, 1e4], dtype)
+    out = np.empty_like(x)
+    activations.sigmoid_forward(x, out)
+    assert np.isfinite(out).all()
+    assert out[0] == 0.0 and out[-1] == 1.0 and out[3] == 0.5
+    close(out, ref.sigmoid_forward(x), dtype)
+
+
+def test_relu_propagates_nan_like_the_book():
+    x = np.array([np.nan, -1.0, 2.0])
+    out = np.empty_like(x)
+    activations.relu_forward(x, out)
+    assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == 2.0
+
+
+def labels_for(rng, n, c, dtype):
+    return rng.integers(0, c, n).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c", [(1, 1), (1, 2), (7, 3), (64, 10), (100, 10), (5, 1000)])
+@pytest.mark.parametrize("label_dtype", [np.int64, np.uint8, np.int32])
+def test_softmax_ce_index_labels(rng, n, c, dtype, label_dtype):
+    if label_dtype is np.uint8 and c > 255:
+        pytest.skip("uint8 labels hold at most 256 classes")
+    x = (5 * rng.standard_normal((n, c))).astype(dtype)
+    t = labels_for(rng, n, c, label_dtype)
+    p = np.empty_like(x)
+    loss = softmax_ce.softmax_ce_forward(x, t, p)
+    want_loss, want_p = ref.softmax_ce_forward(x, t)
+    close(p, want_p, dtype)
+    assert loss == pytest.approx(want_loss, rel=TOL[dtype], abs=TOL[dtype])
+    for dout in (1.0, 0.5):
+        dx = np.empty_like(x)
+        softmax_ce.softmax_ce_backward(dout, p, t, dx)
+        close(dx, ref.softmax_ce_backward(dout, p, t), dtype)
+    # in place: dx may be p
+    softmax_ce.softmax_ce_backward(1.0, p, t, p)
+    close(p, ref.softmax_ce_backward(1.0, want_p.astype(dtype), t), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c", [(1, 2), (7, 3), (100, 10)])
+@pytest.mark.parametrize("kind", ["onehot", "soft"])
+def test_softmax_ce_target_rows(rng, n, c, dtype, kind):
+    x = (5 * rng.standard_normal((n, c))).astype(dtype)
+    if kind == "onehot":
+        t = np.eye(c, dtype=dtype)[rng.integers(0, c, n)]
+    else:
+        t = rng.dirichlet(np.ones(c), n).astype(dtype)
+    p = np.empty_like(x)
+    loss = softmax_ce.softmax_ce_forward_dist(x, t, p)
+    want_loss, want_p = ref.softmax_ce_forward_dist(x, t)
+    close(p, want_p, dtype)
+    assert loss == pytest.approx(want_loss, rel=TOL[dtype], abs=TOL[dtype])
+    dx = np.empty_like(x)
+    softmax_ce.softmax_ce_backward_dist(2.0, p, t, dx)
+    close(dx, ref.softmax_ce_backward_dist(2.0, p, t), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_onehot_and_index_labels_agree(rng, dtype):
+    x = rng.standard_normal((9, 4)).astype(dtype)
+    t = rng.integers(0, 4, 9)
+    p1, p2 = np.empty_like(x), np.empty_like(x)
+    l1 = softmax_ce.softmax_ce_forward(x, t, p1)
+    l2 = softmax_ce.softmax_ce_forward_dist(x, np.eye(4, dtype=dtype)[t], p2)
+    assert l1 == pytest.approx(l2, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_ce_extreme_logits_are_finite(dtype):
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e4, 1e4, -1e4]], dtype)
+    t = np.array([1, 0, 2])
+    p = np.empty_like(x)
+    loss = softmax_ce.softmax_ce_forward(x, t, p)
+    assert np.isfinite(loss) and np.isfinite(p).all()
+    # row 0: -log p[1] = 2e4; row 1: log 3; row 2: 1e4 + 1e4 + log 2 - (-1e4) ... exact by hand:
+    want = (2e4 + np.log(3.0) + (1e4 + np.log(2.0) + 1e4)) / 3
+    assert loss == pytest.approx(want, rel=1e-6)
+    dx = np.empty_like(x)
+    softmax_ce.softmax_ce_backward(1.0, p, t, dx)
+    assert np.isfinite(dx).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (4, 5), (2, 3, 4)])
+def test_all_finite(rng, shape, dtype):
+    a = rng.standard_normal(shape).astype(dtype)
+    assert checks.all_finite(a)
+    for bad in (np.nan, np.inf, -np.inf):
+        b = a.copy()
+        b.flat[-1] = bad
+        assert not checks.all_finite(b)
+        assert not ref.all_finite(b)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int64, np.uint8, np.int8])
+def test_first_bad_label(label_dtype):
+    t = np.array([0, 2, 1, 3, 0], label_dtype)
+    assert checks.first_bad_label(t, 4) == ref.first_bad_label(t, 4) == -1
+    assert checks.first_bad_label(t, 3) == ref.first_bad_label(t, 3) == 3
+    if label_dtype is np.int8:
+        t[1] = -1
+        assert checks.first_bad_label(t, 4) == ref.first_bad_label(t, 4) == 1
