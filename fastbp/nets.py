@@ -23,12 +23,15 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _checks as _chk
+from . import checkpoint as _ckpt
 from . import layers as _fast_layers
 from .gradient import numerical_gradient as _numerical_gradient
 from .graph import Graph
+from .kernels import regularizers as _reg
+from .reference import kernels as _ref_kernels
 from .reference import layers as _ref_layers
 
-__all__ = ["TwoLayerNet"]
+__all__ = ["TwoLayerNet", "MultiLayerNet"]
 
 BACKENDS = {"fastbp": _fast_layers, "numpy": _ref_layers}
 
@@ -54,6 +57,29 @@ def _size(v, name: str, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise ValueError(f"{where}: {name} must be a positive integer, got {v!r}")
     return int(v)
+
+
+def _init_std(weight_init_std, where: str):
+    """The book's choices: a number, 'relu'/'he' (sqrt(2/n_in)) or 'sigmoid'/'xavier' (sqrt(1/n_in))."""
+    if isinstance(weight_init_std, str):
+        key = weight_init_std.lower()
+        if key in ("relu", "he"):
+            return lambda n_in: np.sqrt(2.0 / n_in)
+        if key in ("sigmoid", "xavier"):
+            return lambda n_in: np.sqrt(1.0 / n_in)
+        raise ValueError(
+            f"{where}: weight_init_std must be a number, 'relu'/'he' or 'sigmoid'/'xavier', "
+            f"got {weight_init_std!r}"
+        )
+    if (
+        isinstance(weight_init_std, bool)
+        or not isinstance(weight_init_std, numbers.Real)
+        or not np.isfinite(weight_init_std)
+    ):
+        raise ValueError(
+            f"{where}: weight_init_std must be a finite number or a name, got {weight_init_std!r}"
+        )
+    return lambda n_in: weight_init_std
 
 
 class _Net:
@@ -136,6 +162,21 @@ class _Net:
         dout = last._backward(1.0) if hasattr(last, "_backward") else last.backward(1)
         self._graph.backward(dout)
 
+    def save_params(self, file_name="params.npz"):
+        """Write ``params`` to ``file_name`` as an .npz archive (atomically; no pickle)."""
+        _ckpt.save(file_name, self.params)
+
+    def load_params(self, file_name="params.npz", *, allow_pickle=False):
+        """Read parameters saved by ``save_params`` into ``params``, in place (the layers see them).
+
+        The file must hold exactly this network's keys with its shapes; float arrays of the other
+        precision are converted. The book's pickle files are refused unless ``allow_pickle=True``
+        (unpickling can run arbitrary code: only for files you trust). Nothing changes on error.
+        """
+        _ckpt.load_into(
+            file_name, self.params, allow_pickle=allow_pickle, where=f"{type(self).__name__}.load_params"
+        )
+
 
 class TwoLayerNet(_Net):
     """The book's chapter 5 network: Affine1 -> Relu1 -> Affine2 -> SoftmaxWithLoss.
@@ -196,3 +237,102 @@ class TwoLayerNet(_Net):
         self._backprop(x, self._t(t, x.shape[0], "gradient"))
         a1, a2 = self.layers["Affine1"], self.layers["Affine2"]
         return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
+
+
+class MultiLayerNet(_Net):
+    """The book's fully connected network (``common/multi_layer_net.py``).
+
+    ``MultiLayerNet(input_size, hidden_size_list, output_size, activation='relu',
+    weight_init_std='relu', weight_decay_lambda=0)``: layers ``Affine1, Activation_function1, ...,
+    Affine{L+1}`` and ``last_layer`` (SoftmaxWithLoss); params ``W1..W{L+1}``, ``b1..b{L+1}``, drawn as
+    ``scale * np.random.randn(n_in, n_out)`` in layer order. ``activation``: 'relu' or 'sigmoid' (and,
+    beyond the book, 'tanh' or 'leaky_relu'). ``weight_decay_lambda``: L2 decay, added to the loss as
+    ``0.5 lambda sum(W^2)`` per weight and to each weight's gradient as ``lambda W``.
+    """
+
+    ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyRelu"}
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size_list,
+        output_size,
+        activation="relu",
+        weight_init_std="relu",
+        weight_decay_lambda=0,
+        *,
+        dtype=np.float64,
+        backend="fastbp",
+    ):
+        where = "MultiLayerNet"
+        self.input_size = _size(input_size, "input_size", where)
+        self.output_size = _size(output_size, "output_size", where)
+        if isinstance(hidden_size_list, (str, bytes)) or not hasattr(hidden_size_list, "__iter__"):
+            raise ValueError(
+                f"{where}: hidden_size_list must be a list of positive integers, got {hidden_size_list!r}"
+            )
+        self.hidden_size_list = [_size(h, "hidden_size_list entries", where) for h in hidden_size_list]
+        self.hidden_layer_num = len(self.hidden_size_list)
+        if activation not in self.ACTIVATIONS:
+            raise ValueError(
+                f"{where}: activation must be one of {sorted(self.ACTIVATIONS)}, got {activation!r}"
+            )
+        self.activation = activation
+        scale_for = _init_std(weight_init_std, where)
+        self.weight_init_std = weight_init_std
+        self.weight_decay_lambda = _chk_nonneg(weight_decay_lambda, "weight_decay_lambda", where)
+        self._setup(backend, dtype, where)
+
+        sizes = [self.input_size, *self.hidden_size_list, self.output_size]
+        self.params = {}
+        for i in range(1, len(sizes)):
+            w = scale_for(sizes[i - 1]) * np.random.randn(sizes[i - 1], sizes[i])
+            self.params[f"W{i}"] = w.astype(self.dtype, copy=False)
+            self.params[f"b{i}"] = np.zeros(sizes[i], self.dtype)
+
+        L = self._L
+        act = getattr(L, self.ACTIVATIONS[activation])
+        self.layers = OrderedDict()
+        for i in range(1, len(sizes)):
+            self.layers[f"Affine{i}"] = L.Affine(self.params[f"W{i}"], self.params[f"b{i}"])
+            if i < len(sizes) - 1:
+                self.layers[f"Activation_function{i}"] = act()
+        self.last_layer = L.SoftmaxWithLoss()
+        self._build_graph()
+
+    @property
+    def _last_layer(self):
+        return self.last_layer
+
+    def _affines(self):
+        return [self.layers[f"Affine{i}"] for i in range(1, self.hidden_layer_num + 2)]
+
+    def _loss(self, x, t):
+        loss = super()._loss(x, t)
+        lam = self.weight_decay_lambda
+        if lam:
+            penalty = _reg.l2_penalty if self.backend == "fastbp" else _ref_kernels.l2_penalty
+            decay = sum(0.5 * lam * penalty(a.W) for a in self._affines())
+            loss = loss + loss.dtype.type(decay)
+        return loss
+
+    def gradient(self, x, t):
+        """Backpropagated gradients of ``loss(x, t)`` (weight decay included): ``W1, b1, ..., b{L+1}``."""
+        x = self._x(x, "gradient")
+        self._backprop(x, self._t(t, x.shape[0], "gradient"))
+        grads = {}
+        lam = self.weight_decay_lambda
+        for i, a in enumerate(self._affines(), start=1):
+            dW = a.dW
+            if lam and self.backend == "fastbp":
+                _reg.l2_backward(dW, a.W, lam)  # into the layer's dW buffer: no temporary
+            elif lam:
+                dW = _ref_kernels.l2_backward(dW, a.W, lam)
+            grads[f"W{i}"], grads[f"b{i}"] = dW, a.db
+        return grads
+
+
+def _chk_nonneg(v, name, where):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
+        raise ValueError(f"{where}: {name} must be a finite number >= 0, got {v!r}")
+    return v

@@ -102,3 +102,52 @@ def softmax_ce_backward(dout, p, t):
 
 def softmax_ce_backward_dist(dout, p, t):
     return (p - t) * p.dtype.type(dout) / p.dtype.type(p.shape[0])
+
+
+# optim.py: in place, as the book's optimizers -----------------------------------------------------
+
+EPS = 1e-7
+
+
+def sgd_update(p, g, lr):
+    p -= lr * g
+
+
+def momentum_update(p, g, v, lr, momentum):
+    v[...] = momentum * v - lr * g
+    p += v
+
+
+def nesterov_update(p, g, v, lr, momentum):
+    p += momentum * momentum * v
+    p -= (1 + momentum) * lr * g
+    v *= momentum
+    v -= lr * g
+
+
+def adagrad_update(p, g, h, lr):
+    h += g * g
+    p -= lr * g / (np.sqrt(h) + EPS)
+
+
+def rmsprop_update(p, g, h, lr, decay_rate):
+    h *= decay_rate
+    h += (1 - decay_rate) * g * g
+    p -= lr * g / (np.sqrt(h) + EPS)
+
+
+def adam_update(p, g, m, v, lr_t, beta1, beta2):
+    m += (1 - beta1) * (g - m)
+    v += (1 - beta2) * (g**2 - v)
+    p -= lr_t * m / (np.sqrt(v) + EPS)
+
+
+# regularizers.py ----------------------------------------------------------------------------------
+
+
+def l2_penalty(W):
+    return np.sum(W**2, dtype=np.float64)
+
+
+def l2_backward(dW, W, lam):
+    return dW + lam * W

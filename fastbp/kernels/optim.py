@@ -1,0 +1,87 @@
+"""Optimizer updates, in place, one pass over each parameter.
+
+Each ``<rule>_update(p, g, *state, *hyper)`` walks a C-contiguous parameter ``p``, its gradient ``g``
+and the rule's state arrays together, updates ``p`` and the state in place and returns None. The
+operations and their order are the book's (``common/optimizer.py``), element by element, so a float64
+run is bit-for-bit the NumPy one. Hyperparameters are cast to ``p``'s dtype first, as NumPy does with
+a Python scalar, so float32 stays float32.
+"""
+
+import numpy as np
+
+from .._jit import jit
+
+EPS = 1e-7  # the book's epsilon in AdaGrad, RMSprop and Adam
+
+
+@jit
+def sgd_update(p, g, lr):
+    """p -= lr g."""
+    pf, gf = p.ravel(), g.ravel()
+    a = pf.dtype.type(lr)
+    for i in range(pf.size):
+        pf[i] -= a * gf[i]
+
+
+@jit
+def momentum_update(p, g, v, lr, momentum):
+    """v = momentum v - lr g;  p += v."""
+    pf, gf, vf = p.ravel(), g.ravel(), v.ravel()
+    a, m = pf.dtype.type(lr), pf.dtype.type(momentum)
+    for i in range(pf.size):
+        vi = m * vf[i] - a * gf[i]
+        vf[i] = vi
+        pf[i] += vi
+
+
+@jit
+def nesterov_update(p, g, v, lr, momentum):
+    """p += momentum^2 v;  p -= (1 + momentum) lr g;  v = momentum v - lr g (the book's order)."""
+    pf, gf, vf = p.ravel(), g.ravel(), v.ravel()
+    a, m = pf.dtype.type(lr), pf.dtype.type(momentum)
+    mm = pf.dtype.type(momentum * momentum)
+    step = pf.dtype.type((1 + momentum) * lr)
+    for i in range(pf.size):
+        pf[i] += mm * vf[i]
+        pf[i] -= step * gf[i]
+        vf[i] = m * vf[i] - a * gf[i]
+
+
+@jit
+def adagrad_update(p, g, h, lr):
+    """h += g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
+    pf, gf, hf = p.ravel(), g.ravel(), h.ravel()
+    a, eps = pf.dtype.type(lr), pf.dtype.type(EPS)
+    for i in range(pf.size):
+        gi = gf[i]
+        hf[i] += gi * gi
+        pf[i] -= a * gi / (np.sqrt(hf[i]) + eps)
+
+
+@jit
+def rmsprop_update(p, g, h, lr, decay_rate):
+    """h = decay h + (1 - decay) g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
+    pf, gf, hf = p.ravel(), g.ravel(), h.ravel()
+    a, eps = pf.dtype.type(lr), pf.dtype.type(EPS)
+    d, c = pf.dtype.type(decay_rate), pf.dtype.type(1 - decay_rate)
+    for i in range(pf.size):
+        gi = gf[i]
+        hf[i] = hf[i] * d + c * gi * gi
+        pf[i] -= a * gi / (np.sqrt(hf[i]) + eps)
+
+
+@jit
+def adam_update(p, g, m, v, lr_t, beta1, beta2):
+    """m += (1 - b1)(g - m);  v += (1 - b2)(g^2 - v);  p -= lr_t m / (sqrt(v) + 1e-7).
+
+    ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)`` is the book's bias correction, computed once per step
+    by the caller; the epsilon sits outside it, as in the book.
+    """
+    pf, gf, mf, vf = p.ravel(), g.ravel(), m.ravel(), v.ravel()
+    a, eps = pf.dtype.type(lr_t), pf.dtype.type(EPS)
+    c1, c2 = pf.dtype.type(1 - beta1), pf.dtype.type(1 - beta2)
+    for i in range(pf.size):
+        gi = gf[i]
+        mf[i] += c1 * (gi - mf[i])
+        vf[i] += c2 * (gi * gi - vf[i])
+        pf[i] -= a * mf[i] / (np.sqrt(vf[i]) + eps)

@@ -1,0 +1,22 @@
+"""L2 weight decay: the penalty 0.5 lambda sum(W^2) and its gradient lambda W."""
+
+from .._jit import jit
+
+
+@jit
+def l2_penalty(W):
+    """sum(W^2) over all elements (float64 accumulator)."""
+    wf = W.ravel()
+    s = 0.0
+    for i in range(wf.size):
+        s += wf[i] * wf[i]
+    return s
+
+
+@jit
+def l2_backward(dW, W, lam):
+    """dW += lam W, in place: the weight-decay term of the gradient."""
+    df, wf = dW.ravel(), W.ravel()
+    a = df.dtype.type(lam)
+    for i in range(df.size):
+        df[i] += a * wf[i]

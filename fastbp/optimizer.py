@@ -1,0 +1,207 @@
+"""The book's optimizers (``common/optimizer.py``), each update one compiled in-place pass.
+
+``update(params, grads)`` takes two dicts keyed alike, as the book's networks return them, and updates
+every ``params[key]`` in place -- the arrays the layers hold, so the next forward sees the step. State
+(``v``, ``h``, ``m``) is created on the first update as zeros shaped like each parameter, as the book
+does; Adam counts steps in ``iter``. The arithmetic and its order are the book's, so float64 runs
+match it bit for bit.
+
+Parameters that are Python numbers (the book's chapter 6 comparison on ``x**2/20 + y**2``) or arrays
+that are not C-contiguous are updated by the same formulas in NumPy; a number is replaced by the
+updated ``np.float64``, as the book's ``+=`` on a float does.
+
+``from fastbp.optimizer import *`` brings ``np`` too, as the book's star import does.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .kernels import optim as _k
+from .reference import kernels as _ref
+
+__all__ = ["np", "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
+
+
+def _hyper(value, name: str, where: str, lo: float = 0.0, hi: float = np.inf, hi_open: bool = False):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < lo or value > hi or (hi_open and value == hi):
+        interval = f"[{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{where}: {name} must be a finite number in {interval}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base: validates ``update``'s arguments, keeps per-parameter state, runs the kernels."""
+
+    state_names: tuple = ()  # the book's state dicts, e.g. ("v",) for Momentum
+    kernel = None  # the compiled in-place update
+    twin = None  # the same update in NumPy (numbers and non-contiguous arrays)
+
+    def hyper(self) -> tuple:
+        """The hyperparameter arguments of this step's kernel call."""
+        raise NotImplementedError
+
+    def _begin_step(self):
+        """Called once per ``update``, after the arguments were checked (Adam counts steps here)."""
+
+    def update(self, params: dict, grads: dict) -> None:
+        """One step: every ``params[key]`` is updated in place from ``grads[key]``."""
+        where = f"{type(self).__name__}.update"
+        plan = [self._check(key, params[key], grads, where) for key in self._keys(params, grads, where)]
+        self._begin_step()  # only now: a bad argument leaves parameters, state and counters as they were
+        hyper = self.hyper()
+        for key, p, g in plan:
+            state = [self._state(name, key, p) for name in self.state_names]
+            if isinstance(p, np.ndarray) and p.flags.c_contiguous and p.ndim > 0:
+                type(self).kernel(p, g, *state, *hyper)
+            elif isinstance(p, np.ndarray):
+                type(self).twin(p, g, *state, *hyper)
+            else:  # a Python number: update a 0-d copy, then rebind the key
+                a = np.array(p, dtype=np.float64)
+                type(self).twin(a, g, *state, *hyper)
+                params[key] = a[()]
+
+    @staticmethod
+    def _keys(params, grads, where):
+        if not isinstance(params, dict) or not isinstance(grads, dict):
+            raise TypeError(
+                f"{where}: params and grads must be dicts, got {type(params).__name__} and "
+                f"{type(grads).__name__}"
+            )
+        missing = [k for k in params if k not in grads]
+        if missing:
+            raise ValueError(f"{where}: grads has no entry for {missing} (params keys: {list(params)})")
+        return list(params)
+
+    def _check(self, key, p, grads, where):
+        g = grads[key]
+        if isinstance(p, np.ndarray):
+            if p.dtype.kind != "f":
+                raise TypeError(f"{where}: params[{key!r}] must be a float array, got dtype {p.dtype}")
+            if not p.flags.writeable:
+                raise ValueError(f"{where}: params[{key!r}] must be writeable: it is updated in place")
+            g = np.asarray(g)
+            if g.dtype.kind not in "fiu":
+                raise TypeError(f"{where}: grads[{key!r}] must be numeric, got dtype {g.dtype}")
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"{where}: grads[{key!r}] has shape {g.shape}, params[{key!r}] has {p.shape}"
+                )
+            g = np.ascontiguousarray(g, dtype=p.dtype)  # no copy when it already matches
+        elif isinstance(p, numbers.Real) and not isinstance(p, bool):
+            if not (isinstance(g, numbers.Real) or (isinstance(g, np.ndarray) and g.ndim == 0)):
+                raise TypeError(f"{where}: grads[{key!r}] must be a number like params[{key!r}], got {g!r}")
+            g = np.float64(g)
+        else:
+            raise TypeError(
+                f"{where}: params[{key!r}] must be a float array or a number, got {type(p).__name__}"
+            )
+        return key, p, g
+
+    def _state(self, name, key, p):
+        store = self.__dict__.get(name)
+        if store is None:
+            store = {}
+            setattr(self, name, store)
+        s = store.get(key)
+        if s is None or np.shape(s) != np.shape(p):
+            s = store[key] = np.zeros_like(p, dtype=p.dtype if isinstance(p, np.ndarray) else np.float64)
+        return s
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: p -= lr g."""
+
+    kernel, twin = _k.sgd_update, _ref.sgd_update
+
+    def __init__(self, lr=0.01):
+        self.lr = _hyper(lr, "lr", "SGD")
+
+    def hyper(self):
+        return (self.lr,)
+
+
+class Momentum(Optimizer):
+    """v = momentum v - lr g;  p += v."""
+
+    state_names = ("v",)
+    kernel, twin = _k.momentum_update, _ref.momentum_update
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = _hyper(lr, "lr", "Momentum")
+        self.momentum = _hyper(momentum, "momentum", "Momentum", hi=1.0, hi_open=True)
+        self.v = None
+
+    def hyper(self):
+        return self.lr, self.momentum
+
+
+class Nesterov(Optimizer):
+    """Nesterov's accelerated gradient: p += m^2 v;  p -= (1 + m) lr g;  v = m v - lr g."""
+
+    state_names = ("v",)
+    kernel, twin = _k.nesterov_update, _ref.nesterov_update
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = _hyper(lr, "lr", "Nesterov")
+        self.momentum = _hyper(momentum, "momentum", "Nesterov", hi=1.0, hi_open=True)
+        self.v = None
+
+    def hyper(self):
+        return self.lr, self.momentum
+
+
+class AdaGrad(Optimizer):
+    """h += g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
+
+    state_names = ("h",)
+    kernel, twin = _k.adagrad_update, _ref.adagrad_update
+
+    def __init__(self, lr=0.01):
+        self.lr = _hyper(lr, "lr", "AdaGrad")
+        self.h = None
+
+    def hyper(self):
+        return (self.lr,)
+
+
+class RMSprop(Optimizer):
+    """h = d h + (1 - d) g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
+
+    state_names = ("h",)
+    kernel, twin = _k.rmsprop_update, _ref.rmsprop_update
+
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        self.lr = _hyper(lr, "lr", "RMSprop")
+        self.decay_rate = _hyper(decay_rate, "decay_rate", "RMSprop", hi=1.0)
+        self.h = None
+
+    def hyper(self):
+        return self.lr, self.decay_rate
+
+
+class Adam(Optimizer):
+    """Adam as the book writes it: with t = iter,
+    lr_t = lr sqrt(1 - b2^t) / (1 - b1^t);  m += (1 - b1)(g - m);  v += (1 - b2)(g^2 - v);
+    p -= lr_t m / (sqrt(v) + 1e-7).
+    """
+
+    state_names = ("m", "v")
+    kernel, twin = _k.adam_update, _ref.adam_update
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr = _hyper(lr, "lr", "Adam")
+        self.beta1 = _hyper(beta1, "beta1", "Adam", hi=1.0, hi_open=True)
+        self.beta2 = _hyper(beta2, "beta2", "Adam", hi=1.0, hi_open=True)
+        self.iter = 0
+        self.m = self.v = None
+
+    def _begin_step(self):
+        self.iter += 1
+
+    def hyper(self):
+        lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
+        return float(lr_t), self.beta1, self.beta2

@@ -1,0 +1,194 @@
+"""The book's ``Trainer`` (``common/trainer.py``): mini-batch training with per-epoch evaluation.
+
+Same constructor, defaults, attributes, printed lines and random draws as the book's, so a chapter 6-8
+script gives the same numbers. Beyond the book: a progress bar on an interactive terminal (when tqdm is
+installed; ``progress=False`` turns it off), and ``callback``, called after each evaluation with a dict
+of the epoch's figures (also kept in ``history``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from . import optimizer as _optimizer
+
+__all__ = ["Trainer"]
+
+OPTIMIZERS = {
+    "sgd": _optimizer.SGD,
+    "momentum": _optimizer.Momentum,
+    "nesterov": _optimizer.Nesterov,
+    "adagrad": _optimizer.AdaGrad,
+    "rmsprop": _optimizer.RMSprop,
+    "adam": _optimizer.Adam,
+}
+
+
+def _progress_bar(total, enabled):
+    """A tqdm bar when asked for (None: when stderr is a terminal) and tqdm is importable, else None."""
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="step", leave=False, dynamic_ncols=True)
+
+
+class Trainer:
+    """Trains ``network`` with ``optimizer`` on (x_train, t_train), evaluating once per epoch.
+
+    The network is duck-typed as in the book: ``params``, ``gradient(x, t)``, ``loss(x, t)``,
+    ``accuracy(x, t)``. ``optimizer`` names one of sgd, momentum, nesterov, adagrad, rmsprop, adam
+    (any case), built with ``optimizer_param``; an optimizer object is accepted too. Each step draws
+    ``np.random.choice(train_size, mini_batch_size)`` (with replacement), updates, then computes the
+    loss again on the same batch and records it, as the book does. Every ``iter_per_epoch`` steps
+    (a float, as in the book; first after step 0) it evaluates the accuracy on the train and test sets,
+    or on their first ``evaluate_sample_num_per_epoch`` samples.
+    """
+
+    def __init__(
+        self,
+        network,
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        epochs=20,
+        mini_batch_size=100,
+        optimizer="SGD",
+        optimizer_param=None,
+        evaluate_sample_num_per_epoch=None,
+        verbose=True,
+        *,
+        progress=None,
+        callback=None,
+    ):
+        where = "Trainer"
+        for name in ("params", "gradient", "loss", "accuracy"):
+            if not hasattr(network, name):
+                raise TypeError(
+                    f"{where}: network has no {name!r} (it needs params, gradient, loss, accuracy)"
+                )
+        if len(x_train) != len(t_train) or len(x_test) != len(t_test):
+            raise ValueError(
+                f"{where}: x and t lengths differ: train {len(x_train)} vs {len(t_train)}, "
+                f"test {len(x_test)} vs {len(t_test)}"
+            )
+        if len(x_train) == 0:
+            raise ValueError(f"{where}: x_train holds no samples")
+        for name, v in (("epochs", epochs), ("mini_batch_size", mini_batch_size)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{where}: {name} must be a positive integer, got {v!r}")
+        k = evaluate_sample_num_per_epoch
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+            raise ValueError(
+                f"{where}: evaluate_sample_num_per_epoch must be None or a positive integer, got {k!r}"
+            )
+        self.network = network
+        self.verbose = verbose
+        self.x_train, self.t_train = x_train, t_train
+        self.x_test, self.t_test = x_test, t_test
+        self.epochs = epochs
+        self.batch_size = mini_batch_size
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+
+        if isinstance(optimizer, str):
+            cls = OPTIMIZERS.get(optimizer.lower())
+            if cls is None:
+                raise ValueError(f"{where}: optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+            self.optimizer = cls(**({"lr": 0.01} if optimizer_param is None else optimizer_param))
+        elif hasattr(optimizer, "update"):
+            self.optimizer = optimizer
+        else:
+            raise TypeError(f"{where}: optimizer must be a name or an object with update(params, grads)")
+
+        self.train_size = x_train.shape[0]
+        self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
+        self.max_iter = int(epochs * self.iter_per_epoch)
+        self.current_iter = 0
+        self.current_epoch = 0
+        self.train_loss_list = []
+        self.train_acc_list = []
+        self.test_acc_list = []
+        self.history = []
+        self.progress = progress
+        self.callback = callback
+        self._bar = None
+        self._epoch_start = time.perf_counter()
+        self._epoch_iter = 0
+
+    def _say(self, line: str):
+        if self.verbose:
+            if self._bar is not None:
+                self._bar.write(line)
+            else:
+                print(line)
+
+    def train_step(self):
+        """One mini-batch step; evaluates and prints when an epoch boundary is reached."""
+        batch_mask = np.random.choice(self.train_size, self.batch_size)
+        x_batch = self.x_train[batch_mask]
+        t_batch = self.t_train[batch_mask]
+
+        grads = self.network.gradient(x_batch, t_batch)
+        self.optimizer.update(self.network.params, grads)
+
+        loss = self.network.loss(x_batch, t_batch)
+        self.train_loss_list.append(loss)
+        self._say("train loss:" + str(loss))
+
+        if self.current_iter % self.iter_per_epoch == 0:
+            self._evaluate(loss)
+        self.current_iter += 1
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def _evaluate(self, loss):
+        seconds = time.perf_counter() - self._epoch_start
+        steps = self.current_iter + 1 - self._epoch_iter
+        self.current_epoch += 1
+        k = self.evaluate_sample_num_per_epoch
+        x_tr, t_tr, x_te, t_te = self.x_train, self.t_train, self.x_test, self.t_test
+        if k is not None:
+            x_tr, t_tr, x_te, t_te = x_tr[:k], t_tr[:k], x_te[:k], t_te[:k]
+        train_acc = self.network.accuracy(x_tr, t_tr)
+        test_acc = self.network.accuracy(x_te, t_te)
+        self.train_acc_list.append(train_acc)
+        self.test_acc_list.append(test_acc)
+        self._say(f"=== epoch:{self.current_epoch}, train acc:{train_acc}, test acc:{test_acc} ===")
+        record = {
+            "epoch": self.current_epoch,
+            "iteration": self.current_iter,
+            "loss": float(loss),
+            "train_acc": float(train_acc),
+            "test_acc": float(test_acc),
+            "seconds": seconds,  # training time since the previous evaluation (evaluation excluded)
+            "samples_per_second": steps * self.batch_size / seconds if seconds > 0 else float("inf"),
+        }
+        self.history.append(record)
+        if self.callback is not None:
+            self.callback(record)
+        self._epoch_start = time.perf_counter()
+        self._epoch_iter = self.current_iter + 1
+
+    def train(self):
+        """``max_iter`` steps, then the final accuracy on the whole test set."""
+        self._bar = _progress_bar(self.max_iter, self.progress)
+        self._epoch_start = time.perf_counter()
+        self._epoch_iter = self.current_iter
+        try:
+            for _ in range(self.max_iter):
+                self.train_step()
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+        test_acc = self.network.accuracy(self.x_test, self.t_test)
+        self.final_test_acc = test_acc
+        self._say("=============== Final Test Accuracy ===============")
+        self._say("test acc:" + str(test_acc))
+        return test_acc

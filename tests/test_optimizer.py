@@ -1,0 +1,216 @@
+"""Optimizers: compiled updates against their NumPy twins, the book's formulas, state, bad input."""
+
+import numpy as np
+import pytest
+from conftest import DTYPES
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastbp import optimizer as O
+from fastbp.kernels import optim as K
+from fastbp.reference import kernels as RK
+from fastbp.reference import optimizer as RO
+
+NAMES = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
+
+
+def run(opt, params, steps, seed=0):
+    r = np.random.default_rng(seed)
+    for _ in range(steps):
+        grads = {k: r.standard_normal(p.shape).astype(p.dtype) for k, p in params.items()}
+        opt.update(params, grads)
+    return params
+
+
+def fresh(dtype, seed=1):
+    r = np.random.default_rng(seed)
+    return {
+        "W1": r.standard_normal((7, 5)).astype(dtype),
+        "b1": r.standard_normal(5).astype(dtype),
+        "W2": r.standard_normal((1, 1)).astype(dtype),
+    }
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_100_steps_match_the_numpy_twin(name, dtype):
+    fast = run(getattr(O, name)(), fresh(dtype), 100)
+    slow = run(getattr(RO, name)(), fresh(dtype), 100)
+    for k in fast:
+        assert fast[k].dtype == dtype
+        assert_allclose(fast[k], slow[k], rtol=1e-12 if dtype is np.float64 else 1e-6, atol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float64_trajectory_is_bitwise_the_numpy_one(name):
+    fast = run(getattr(O, name)(lr=0.05), fresh(np.float64), 100)
+    slow = run(getattr(RO, name)(lr=0.05), fresh(np.float64), 100)
+    for k in fast:
+        assert_array_equal(fast[k], slow[k])
+
+
+def book_formulas(name, p, g, state, t, hp):
+    """The update written out from the book's definitions, independently of both implementations."""
+    lr = hp["lr"]
+    if name == "SGD":
+        return p - lr * g
+    if name == "Momentum":
+        state["v"] = hp["momentum"] * state["v"] - lr * g
+        return p + state["v"]
+    if name == "Nesterov":
+        m = hp["momentum"]
+        p = p + m * m * state["v"] - (1 + m) * lr * g
+        state["v"] = m * state["v"] - lr * g
+        return p
+    if name == "AdaGrad":
+        state["h"] = state["h"] + g * g
+        return p - lr * g / (np.sqrt(state["h"]) + 1e-7)
+    if name == "RMSprop":
+        d = hp["decay_rate"]
+        state["h"] = d * state["h"] + (1 - d) * g * g
+        return p - lr * g / (np.sqrt(state["h"]) + 1e-7)
+    b1, b2 = hp["beta1"], hp["beta2"]
+    state["m"] = state["m"] + (1 - b1) * (g - state["m"])
+    state["v"] = state["v"] + (1 - b2) * (g * g - state["v"])
+    lr_t = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+    return p - lr_t * state["m"] / (np.sqrt(state["v"]) + 1e-7)
+
+
+DEFAULTS = {
+    "SGD": {"lr": 0.01},
+    "Momentum": {"lr": 0.01, "momentum": 0.9},
+    "Nesterov": {"lr": 0.01, "momentum": 0.9},
+    "AdaGrad": {"lr": 0.01},
+    "RMSprop": {"lr": 0.01, "decay_rate": 0.99},
+    "Adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999},
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_defaults_and_formulas_are_the_books(name, rng):
+    opt = getattr(O, name)()
+    for k, v in DEFAULTS[name].items():
+        assert getattr(opt, k) == v
+    p = rng.standard_normal(6)
+    want = p.copy()
+    state = {"v": np.zeros(6), "h": np.zeros(6), "m": np.zeros(6)}
+    for t in range(1, 6):
+        g = rng.standard_normal(6)
+        opt.update({"p": p}, {"p": g})
+        want = book_formulas(name, want, g, state, t, DEFAULTS[name])
+        assert_allclose(p, want, rtol=1e-13, atol=1e-15)
+    if name == "Adam":
+        assert opt.iter == 5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_updates_in_place_and_keeps_state_per_key(name, rng):
+    opt = getattr(O, name)()
+    W = rng.standard_normal((3, 2))
+    ref = W
+    opt.update({"W": W}, {"W": np.ones((3, 2))})
+    assert ref is W  # the same array: layers holding it see the step
+    for s in opt.state_names:
+        assert set(getattr(opt, s)) == {"W"} and getattr(opt, s)["W"].shape == (3, 2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "kernel, twin, n_state, hyper",
+    [
+        (K.sgd_update, RK.sgd_update, 0, (0.1,)),
+        (K.momentum_update, RK.momentum_update, 1, (0.1, 0.9)),
+        (K.nesterov_update, RK.nesterov_update, 1, (0.1, 0.9)),
+        (K.adagrad_update, RK.adagrad_update, 1, (0.1,)),
+        (K.rmsprop_update, RK.rmsprop_update, 1, (0.1, 0.9)),
+        (K.adam_update, RK.adam_update, 2, (0.01, 0.9, 0.999)),
+    ],
+)
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5), (784, 50)])
+def test_update_kernels_against_twins(rng, kernel, twin, n_state, hyper, shape, dtype):
+    p = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    st = [np.abs(rng.standard_normal(shape)).astype(dtype) for _ in range(n_state)]
+    p2, st2 = p.copy(), [s.copy() for s in st]
+    kernel(p, g, *st, *hyper)
+    twin(p2, g, *st2, *hyper)
+    tol = 1e-12 if dtype is np.float64 else 1e-6
+    assert_allclose(p, p2, rtol=tol, atol=tol)
+    for a, b in zip(st, st2, strict=True):
+        assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_python_float_parameters_as_in_chapter6():
+    # f(x, y) = x^2 / 20 + y^2 from (-7, 2), params held as Python floats
+    for name, kw in [
+        ("SGD", {"lr": 0.95}),
+        ("Momentum", {"lr": 0.1}),
+        ("AdaGrad", {"lr": 1.5}),
+        ("Adam", {"lr": 0.3}),
+    ]:
+        opt = getattr(O, name)(**kw)
+        ref = getattr(RO, name)(**kw)
+        params, rparams = {"x": -7.0, "y": 2.0}, {"x": -7.0, "y": 2.0}
+        for _ in range(30):
+            for opt_, ps in ((opt, params), (ref, rparams)):
+                grads = {"x": ps["x"] / 10.0, "y": 2.0 * ps["y"]}
+                opt_.update(ps, grads)
+        assert abs(params["x"]) < 7 and abs(params["y"]) < 2, name
+        assert params == rparams
+
+
+def test_non_contiguous_parameters_are_updated_in_place(rng):
+    big = rng.standard_normal((4, 6))
+    view = big[:, ::2]
+    want = view - 0.1 * np.ones((4, 3))
+    O.SGD(0.1).update({"v": view}, {"v": np.ones((4, 3))})
+    assert_allclose(big[:, ::2], want, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "params, grads, exc, words",
+    [
+        ({"W": np.ones(3)}, {}, ValueError, r"grads has no entry for \['W'\]"),
+        (
+            {"W": np.ones(3)},
+            {"W": np.ones(4)},
+            ValueError,
+            r"grads\['W'\] has shape \(4,\), params\['W'\] has \(3,\)",
+        ),
+        ({"W": np.ones(3, dtype=int)}, {"W": np.ones(3)}, TypeError, r"params\['W'\] must be a float array"),
+        ({"W": np.ones(3)}, {"W": np.array(["a"] * 3)}, TypeError, r"grads\['W'\] must be numeric"),
+        ({"W": "x"}, {"W": 1.0}, TypeError, r"params\['W'\] must be a float array or a number"),
+        ([np.ones(3)], {"W": 1.0}, TypeError, "params and grads must be dicts"),
+    ],
+)
+def test_bad_arguments_leave_everything_unchanged(params, grads, exc, words):
+    opt = O.Adam()
+    good = np.ones(2)
+    all_params = {"a": good, **params} if isinstance(params, dict) else params
+    all_grads = {"a": np.ones(2), **grads}
+    with pytest.raises(exc, match="Adam.update: " + words):
+        opt.update(all_params, all_grads)
+    assert_array_equal(good, np.ones(2))  # the valid parameter before the bad one was not stepped
+    assert opt.iter == 0 and opt.m is None
+
+
+@pytest.mark.parametrize(
+    "cls, kw, words",
+    [
+        (O.SGD, {"lr": -1}, r"lr must be a finite number in \[0, inf\]"),
+        (O.SGD, {"lr": np.nan}, "lr must be a finite number"),
+        (O.Momentum, {"momentum": 1.0}, r"momentum must be a finite number in \[0, 1\)"),
+        (O.RMSprop, {"decay_rate": 1.5}, r"decay_rate must be a finite number in \[0, 1\]"),
+        (O.Adam, {"beta2": 1}, r"beta2 must be a finite number in \[0, 1\)"),
+        (O.Adam, {"lr": "0.1"}, "lr must be a finite number"),
+    ],
+)
+def test_bad_hyperparameters(cls, kw, words):
+    with pytest.raises(ValueError, match=words):
+        cls(**kw)
+
+
+def test_star_import_brings_np_and_the_optimizers():
+    ns = {}
+    exec("from fastbp.optimizer import *", ns)
+    for name in ["np", *NAMES]:
+        assert name in ns

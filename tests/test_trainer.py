@@ -1,0 +1,98 @@
+"""Trainer: the book's schedule, draws, lists and printed lines."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from test_nets import blobs
+
+from fastbp.nets import MultiLayerNet, TwoLayerNet
+from fastbp.optimizer import Momentum
+from fastbp.trainer import Trainer
+
+
+def data():
+    x, t = blobs(250, d=20, c=4, noise=0.3)
+    return x[:200], t[:200], x[200:], t[200:]
+
+
+def test_schedule_lists_and_printed_lines(capsys):
+    x, t, xt, tt = data()
+    np.random.seed(0)
+    net = TwoLayerNet(20, 8, 4)
+    tr = Trainer(
+        net, x, t, xt, tt, epochs=3, mini_batch_size=60, optimizer="sgd", optimizer_param={"lr": 0.5}
+    )
+    assert tr.iter_per_epoch == 200 / 60 and tr.max_iter == 10
+    tr.train()
+    out = capsys.readouterr().out.splitlines()
+    assert len(tr.train_loss_list) == 10
+    # the book evaluates where iteration % iter_per_epoch == 0 with a float iter_per_epoch (3.33...)
+    evals = [i for i in range(10) if i % tr.iter_per_epoch == 0]
+    assert len(tr.train_acc_list) == len(tr.test_acc_list) == len(evals) == tr.current_epoch
+    assert out[0].startswith("train loss:")
+    assert out[1] == f"=== epoch:1, train acc:{tr.train_acc_list[0]}, test acc:{tr.test_acc_list[0]} ==="
+    assert out[-2] == "=============== Final Test Accuracy ==============="
+    assert out[-1] == f"test acc:{net.accuracy(xt, tt)}"
+
+
+def test_same_draws_as_a_hand_written_book_loop():
+    x, t, xt, tt = data()
+    np.random.seed(0)
+    a = TwoLayerNet(20, 8, 4)
+    np.random.seed(0)
+    b = TwoLayerNet(20, 8, 4)
+    np.random.seed(3)
+    Trainer(a, x, t, xt, tt, epochs=2, mini_batch_size=50, optimizer="Momentum", verbose=False).train()
+    np.random.seed(3)
+    opt = Momentum(lr=0.01)
+    for _ in range(8):
+        idx = np.random.choice(200, 50)
+        opt.update(b.params, b.gradient(x[idx], t[idx]))
+        b.loss(x[idx], t[idx])
+    for k in a.params:
+        assert_array_equal(a.params[k], b.params[k])
+
+
+def test_learns_and_reports_history():
+    x, t, xt, tt = data()
+    np.random.seed(0)
+    net = MultiLayerNet(20, [16, 16], 4)
+    seen = []
+    tr = Trainer(
+        net,
+        x,
+        t,
+        xt,
+        tt,
+        epochs=10,
+        mini_batch_size=20,
+        optimizer="adam",
+        optimizer_param={"lr": 0.01},
+        evaluate_sample_num_per_epoch=30,
+        verbose=False,
+        callback=seen.append,
+    )
+    tr.train()
+    assert seen == tr.history and len(seen) == tr.current_epoch == 10
+    assert {"epoch", "loss", "train_acc", "test_acc", "seconds", "samples_per_second"} <= set(seen[0])
+    assert tr.test_acc_list[-1] > 0.9 and tr.final_test_acc > 0.9
+
+
+@pytest.mark.parametrize(
+    "kw, exc, words",
+    [
+        ({"optimizer": "lbfgs"}, ValueError, "optimizer must be one of"),
+        ({"optimizer": 3}, TypeError, "optimizer must be a name or an object"),
+        ({"epochs": 0}, ValueError, "epochs must be a positive integer"),
+        ({"mini_batch_size": 2.5}, ValueError, "mini_batch_size must be a positive integer"),
+        ({"evaluate_sample_num_per_epoch": 0}, ValueError, "evaluate_sample_num_per_epoch"),
+    ],
+)
+def test_bad_arguments(kw, exc, words):
+    x, t, xt, tt = data()
+    with pytest.raises(exc, match=words):
+        Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, **kw)
+    with pytest.raises(ValueError, match="x and t lengths differ"):
+        Trainer(TwoLayerNet(20, 4, 4), x, t[:5], xt, tt)
+    with pytest.raises(TypeError, match="network has no 'params'"):
+        Trainer(object(), x, t, xt, tt)
