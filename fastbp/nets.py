@@ -117,6 +117,11 @@ class _Net:
     def _t(self, t, n: int, where: str) -> np.ndarray:
         return _chk.labels(t, n, self.output_size, where, self.dtype)[0]
 
+    @property
+    def loss_layer(self):
+        """The loss layer (the book's ``lastLayer`` or ``last_layer``); its ``loss`` is the last batch's."""
+        return self._last_layer
+
     def _scores(self, x):
         return self._graph.forward(x)
 
