@@ -1,0 +1,1 @@
+"""The book's ``dataset`` package: ``from fastbp.dataset.mnist import load_mnist``."""
