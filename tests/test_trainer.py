@@ -96,3 +96,42 @@ def test_bad_arguments(kw, exc, words):
         Trainer(TwoLayerNet(20, 4, 4), x, t[:5], xt, tt)
     with pytest.raises(TypeError, match="network has no 'params'"):
         Trainer(object(), x, t, xt, tt)
+
+
+def test_progress_bar_when_asked_and_tqdm_is_there(monkeypatch, capsys):
+    import sys
+    import types
+
+    events = []
+
+    class FakeBar:
+        def __init__(self, total, **kw):
+            events.append(("open", total))
+
+        def update(self, n):
+            events.append(("update", n))
+
+        def write(self, line):
+            events.append(("write", line))
+
+        def close(self):
+            events.append(("close", None))
+
+    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=FakeBar))
+    x, t, xt, tt = data()
+    tr = Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, epochs=1, mini_batch_size=100, progress=True)
+    tr.train()
+    assert events[0] == ("open", 2) and events[-1] == ("close", None)
+    assert sum(1 for e in events if e[0] == "update") == 2
+    # printed lines go through the bar so they do not tear it; the final banner comes after it closes
+    assert any(e[0] == "write" and e[1].startswith("train loss:") for e in events)
+    assert "Final Test Accuracy" in capsys.readouterr().out
+
+
+def test_no_progress_bar_when_not_a_terminal(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=None))  # would fail if used
+    x, t, xt, tt = data()
+    Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, epochs=1, verbose=False).train()  # pytest: not a tty
