@@ -37,9 +37,8 @@ def relu_forward(x):
 
 
 def relu_backward(dout, out):
-    dx = dout.copy()
-    dx[out <= 0] = 0
-    return dx
+    dout[out <= 0] = 0  # in place, as the book
+    return dout
 
 
 def leaky_relu_forward(x, alpha):
