@@ -1,9 +1,24 @@
-import numpy as np
 import pytest
+
+from fastbp import benchmarks
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        kind = metafunc.module.KIND
+        selected = benchmarks.cases((kind,))
+        metafunc.parametrize("case", selected, ids=[f"{c.group} [{c.impl}]" for c in selected])
 
 
 @pytest.fixture
-def mnist_like():
-    """(x, t) shaped like a batch source of MNIST: float32 pixels in [0, 1], uint8 labels."""
-    r = np.random.default_rng(0)
-    return r.random((1000, 784), dtype=np.float32), r.integers(0, 10, 1000).astype(np.uint8)
+def timed(benchmark):
+    """Time a case's thunk; its first (compiling, allocating) call happens outside the timer."""
+
+    def run(case):
+        fn = case.make()
+        fn()
+        benchmark.group = case.group
+        benchmark.extra_info["impl"] = case.impl
+        benchmark(fn)
+
+    return run

@@ -172,6 +172,61 @@ def _train(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    import json
+
+    from . import benchmarks as B
+
+    if args.plot:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise UsageError(
+                "--plot needs matplotlib, which is not installed (pip install matplotlib)"
+            ) from None
+    kinds = ("op", "step") if args.kind == "all" else (args.kind,)
+    try:
+        batches = tuple(int(b) for b in args.batches.split(","))
+    except ValueError:
+        raise UsageError(f"--batches must be comma-separated integers, got {args.batches!r}") from None
+    dtypes = tuple(args.dtypes.split(","))
+    if not set(dtypes) <= set(B.DTYPES) or min(batches) < 1:
+        raise UsageError(
+            f"--dtypes must be among {B.DTYPES} and --batches positive, got {args.dtypes}, {args.batches}"
+        )
+    selected = [c for c in B.cases(kinds, batches, dtypes) if args.match in c.group]
+    if not selected:
+        raise UsageError(f"no benchmark group matches {args.match!r}")
+    info = B.machine()
+    print(" ".join(f"{k}={v}" for k, v in info.items()))
+
+    def progress(i, n, group):
+        print(f"[{i + 1}/{n}] {group}", file=sys.stderr, flush=True)
+
+    results = B.run(selected, rounds=args.rounds, progress=progress if args.verbose else None)
+    rows = B.table(results)
+    print(B.format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "results": results, "table": rows}, f, indent=1)
+        print(f"saved {args.json}")
+    if args.plot:
+        fig, ax = plt.subplots(figsize=(10, max(3, 0.22 * len(rows))))
+        ax.barh([r["group"] for r in rows], [r.get("speedup", 0) for r in rows])
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set(xlabel="speedup over the NumPy reference (median)")
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=6)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=110)
+        plt.close(fig)
+        print(f"saved {args.plot}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastbp", description="Backpropagation of the book's networks, compiled."
@@ -211,6 +266,17 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--save", metavar="PATH", help="save the trained parameters (.npz)")
     tr.add_argument("--plot", metavar="PNG", help="save learning curves (needs matplotlib)")
     tr.set_defaults(run=_train)
+
+    b = sub.add_parser("bench", help="time fastbp against the NumPy reference and print the speedup table")
+    b.add_argument("--kind", choices=["all", "op", "step"], default="all")
+    b.add_argument("--batches", default="1,32,100,256,1000")
+    b.add_argument("--dtypes", default="float64,float32")
+    b.add_argument("--match", default="", help="only groups whose name contains this text")
+    b.add_argument("--rounds", type=int, default=15, help="timing rounds per case (median reported)")
+    b.add_argument("--json", metavar="PATH", help="save machine info, every case and the table as JSON")
+    b.add_argument("--plot", metavar="PNG", help="a bar chart of the speedups (needs matplotlib)")
+    b.add_argument("-v", "--verbose", action="store_true", help="print each group as it starts")
+    b.set_defaults(run=_bench)
 
     g = sub.add_parser("gradcheck", help="compare backprop and numerical gradients, as the book's ch05 check")
     g.add_argument("--input-size", type=int, default=784)

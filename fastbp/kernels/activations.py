@@ -16,7 +16,6 @@ would silently promote float32 arithmetic (half the SIMD width, and results that
 float32 ones).
 """
 
-
 from .._jit import jit
 
 
