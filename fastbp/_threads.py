@@ -57,5 +57,7 @@ def _apply_environment() -> None:
     try:
         n = int(value)
     except ValueError:
-        raise ValueError(f"FASTBP_NUM_THREADS must be a positive integer, 0 or 'keep', got {value!r}") from None
+        raise ValueError(
+            f"FASTBP_NUM_THREADS must be a positive integer, 0 or 'keep', got {value!r}"
+        ) from None
     set_num_threads(n)

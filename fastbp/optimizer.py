@@ -47,22 +47,51 @@ class Optimizer:
     def _begin_step(self):
         """Called once per ``update``, after the arguments were checked (Adam counts steps here)."""
 
+    _plan = None  # the checked (key, param, grad, state) of the last update, reused while they persist
+
     def update(self, params: dict, grads: dict) -> None:
         """One step: every ``params[key]`` is updated in place from ``grads[key]``."""
+        plan = self._plan
+        if plan is not None and self._same_arrays(plan, params, grads):
+            self._begin_step()  # fast path: the very arrays checked last time (the nets reuse theirs)
+            hyper = self.hyper()
+            kernel = type(self).kernel
+            for _, p, g, state in plan:
+                kernel(p, g, *state, *hyper)
+            return
         where = f"{type(self).__name__}.update"
-        plan = [self._check(key, params[key], grads, where) for key in self._keys(params, grads, where)]
+        checked = [self._check(key, params[key], grads, where) for key in self._keys(params, grads, where)]
         self._begin_step()  # only now: a bad argument leaves parameters, state and counters as they were
         hyper = self.hyper()
-        for key, p, g in plan:
+        plan = []
+        for key, p, g in checked:
             state = [self._state(name, key, p) for name in self.state_names]
             if isinstance(p, np.ndarray) and p.flags.c_contiguous and p.ndim > 0:
                 type(self).kernel(p, g, *state, *hyper)
+                plan.append((key, p, grads[key], state))
             elif isinstance(p, np.ndarray):
                 type(self).twin(p, g, *state, *hyper)
             else:  # a Python number: update a 0-d copy, then rebind the key
                 a = np.array(p, dtype=np.float64)
                 type(self).twin(a, g, *state, *hyper)
                 params[key] = a[()]
+        # Reusable only if every parameter went through a kernel with its gradient array as given.
+        ok = len(plan) == len(checked) and all(
+            g is c[2] for (_, _, g, _), c in zip(plan, checked, strict=True)
+        )
+        self._plan = plan if ok else None
+
+    def _same_arrays(self, plan, params, grads) -> bool:
+        if len(params) != len(plan):
+            return False
+        stores = [self.__dict__.get(name) or {} for name in self.state_names]
+        for key, p, g, state in plan:
+            if params.get(key) is not p or grads.get(key) is not g:
+                return False
+            for store, s in zip(stores, state, strict=True):  # state replaced or reset by the caller
+                if store.get(key) is not s:
+                    return False
+        return True
 
     @staticmethod
     def _keys(params, grads, where):

@@ -214,3 +214,35 @@ def test_star_import_brings_np_and_the_optimizers():
     exec("from fastbp.optimizer import *", ns)
     for name in ["np", *NAMES]:
         assert name in ns
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reused_gradient_arrays_take_the_fast_path_with_the_same_result(name):
+    # the networks hand the optimizer the same gradient buffers every step, refilled in place
+    r = np.random.default_rng(3)
+    fast_p, slow_p = fresh(np.float64), fresh(np.float64)
+    fast, slow = getattr(O, name)(lr=0.05), getattr(O, name)(lr=0.05)
+    bufs = {k: np.empty_like(p) for k, p in fast_p.items()}
+    for _ in range(20):
+        for k in bufs:
+            bufs[k][...] = r.standard_normal(bufs[k].shape)
+        fast.update(fast_p, bufs)
+        slow.update(slow_p, {k: v.copy() for k, v in bufs.items()})  # new arrays: the checked path
+    assert fast._plan is not None and all(g is bufs[k] for k, _, g, _ in fast._plan)
+    for k in fast_p:
+        assert_array_equal(fast_p[k], slow_p[k])
+
+
+def test_resetting_state_or_swapping_arrays_is_seen():
+    p = {"W": np.ones(3)}
+    g = {"W": np.ones(3)}
+    opt = O.Momentum(lr=0.1, momentum=0.5)
+    opt.update(p, g)
+    opt.update(p, g)
+    opt.v = None  # a reset: the next step starts from zero velocity again
+    before = p["W"].copy()
+    opt.update(p, g)
+    assert_allclose(p["W"], before - 0.1, rtol=1e-15)
+    p["W"] = np.zeros(3)  # a new array under the same key
+    opt.update(p, g)
+    assert_allclose(p["W"], -0.1 * 0.5 - 0.1, rtol=1e-15)  # v = 0.5 * (-0.1) - 0.1
