@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels.checks import all_finite, first_bad_label
+from .kernels.checks import all_finite, copy_all_finite, first_bad_label
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -38,6 +38,14 @@ def finite(a: np.ndarray, name: str, where: str) -> None:
     if not all_finite(c.reshape(-1)):  # flat: one compiled signature per dtype
         bad = np.argwhere(~np.isfinite(c))[0]
         raise ValueError(f"{where}: {name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+
+
+def finite_copy(src: np.ndarray, dst: np.ndarray, name: str, where: str) -> np.ndarray:
+    """dst = src in dst's dtype (one compiled pass), or ValueError when src holds NaN or inf."""
+    s = src if src.flags.c_contiguous else np.ascontiguousarray(src)
+    if not copy_all_finite(s.reshape(-1), dst.reshape(-1)):
+        finite(s, name, where)  # names the first bad index
+    return dst
 
 
 def labels(t, n: int, n_classes: int, where: str, dtype) -> tuple[np.ndarray, bool]:

@@ -17,6 +17,7 @@ bad input raises ``TypeError``/``ValueError`` naming the argument, before any st
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections import OrderedDict
 
@@ -99,10 +100,14 @@ class _Net:
         self._graph = Graph.sequential(self.layers.values(), validate=False)
 
     def _x(self, x, where: str) -> np.ndarray:
-        """x as a C-contiguous (N, input_size) array of the network's dtype, checked."""
+        """x as a C-contiguous (N, input_size) array of the network's dtype, checked.
+
+        A float input of the other precision (the book's float32 images into a float64 network) is
+        converted and checked in one compiled pass into a buffer the network reuses.
+        """
         x = _chk.float_array(x, "x", where, min_ndim=2)
         n = x.shape[0]
-        d = int(np.prod(x.shape[1:]))
+        d = math.prod(x.shape[1:])
         if n == 0:
             raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
         if d != self.input_size:
@@ -110,9 +115,14 @@ class _Net:
                 f"{where}: x has {d} features per sample (shape {x.shape}), "
                 f"the network expects {self.input_size}"
             )
-        x = np.ascontiguousarray(x.reshape(n, d), dtype=self.dtype)
-        _chk.finite(x, "x", where)
-        return x
+        if x.dtype == self.dtype and x.flags.c_contiguous:
+            x = x.reshape(n, d)
+            _chk.finite(x, "x", where)
+            return x
+        buf = self.__dict__.get("_x_buf")
+        if buf is None or buf.shape != (n, d):
+            buf = self._x_buf = np.empty((n, d), self.dtype)
+        return _chk.finite_copy(x.reshape(n, d), buf, "x", where)
 
     def _t(self, t, n: int, where: str) -> np.ndarray:
         return _chk.labels(t, n, self.output_size, where, self.dtype)[0]

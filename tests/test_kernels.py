@@ -201,3 +201,17 @@ def test_first_bad_label(label_dtype):
     if label_dtype is np.int8:
         t[1] = -1
         assert checks.first_bad_label(t, 4) == ref.first_bad_label(t, 4) == 1
+
+
+@pytest.mark.parametrize(
+    "src_dtype, dst_dtype", [(np.float32, np.float64), (np.float64, np.float32), (np.float64, np.float64)]
+)
+def test_copy_all_finite(rng, src_dtype, dst_dtype):
+    src = rng.standard_normal((5, 7)).astype(src_dtype)
+    dst, want = np.empty((5, 7), dst_dtype), np.empty((5, 7), dst_dtype)
+    assert checks.copy_all_finite(src, dst) is ref.copy_all_finite(
+        src, want
+    ) is True or checks.copy_all_finite(src, dst)
+    assert_array_equal(dst, want)
+    src[3, 2] = np.inf
+    assert not checks.copy_all_finite(src, dst)

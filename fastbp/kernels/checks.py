@@ -27,3 +27,18 @@ def first_bad_label(t, n_classes):
         if flat[i] < 0 or flat[i] >= n_classes:
             return i
     return -1
+
+
+@jit
+def copy_all_finite(src, dst):
+    """dst = src converted to dst's dtype, in one pass; True when no element is NaN or +-inf.
+
+    src, dst: C-contiguous, same size (any shapes); the input conversion and its check fused.
+    """
+    sf, df = src.ravel(), dst.ravel()
+    ok = True
+    for i in range(sf.size):
+        v = sf[i]
+        ok &= np.isfinite(v)
+        df[i] = v
+    return ok
