@@ -198,7 +198,8 @@ class Affine(Layer):
         dout = self._grad_in(dout, self._out, "Affine.backward")
         return self._backward(dout)
 
-    def _forward(self, x):
+    def _forward(self, x, relu=None):
+        """Unchecked forward; with ``relu`` (a Relu layer) the bias and ReLU share one pass."""
         W = self.W
         self.original_x_shape = x.shape
         x2 = x.reshape(x.shape[0], -1)
@@ -207,19 +208,50 @@ class Affine(Layer):
             np.copyto(x2, x.reshape(x.shape[0], -1))
         out = self._buffer("out", (x2.shape[0], W.shape[1]), W.dtype)
         np.dot(x2, W, out=out)
-        _aff.bias_forward(out, self.b)
+        if relu is None:
+            _aff.bias_forward(out, self.b)
+        else:
+            _aff.bias_relu_forward(out, self.b)
+            relu.out = out  # the Relu layer's state, as if it had run (its mask reads it)
         self.x, self._out = x2, out
         return out
 
-    def _backward(self, dout, need_dx=True):
+    def _backward(self, dout, need_dx=True, relu=None):
+        """Unchecked backward; with ``relu``, dout is the gradient of the ReLU output (masked in place)."""
         W, x = self.W, self.x
-        self.dW = np.dot(x.T, dout, out=self._buffer("dW", W.shape, W.dtype))
         self.db = self._buffer("db", self.b.shape, W.dtype)
-        _aff.bias_backward(dout, self.db)
+        if relu is None:
+            _aff.bias_backward(dout, self.db)
+        else:
+            _aff.relu_bias_backward(dout, relu.out, self.db)
+        self.dW = np.dot(x.T, dout, out=self._buffer("dW", W.shape, W.dtype))
         if not need_dx:  # the network's input needs no gradient: skip the largest product
             return None
         dx = np.dot(dout, W.T, out=self._buffer("dx", x.shape, W.dtype))
         return dx.reshape(self.original_x_shape)
+
+
+class AffineRelu:
+    """Affine followed by Relu, run as one node: bias and ReLU fused in the passes over the GEMM output.
+
+    The networks use it in place of the two layers when one feeds the other; both layers keep their
+    state and attributes (``affine.x``, ``affine.dW``, ``relu.out``, ``relu.mask``) as if run apart.
+    """
+
+    def __init__(self, affine: Affine, relu: Relu):
+        self.affine, self.relu = affine, relu
+
+    def _forward(self, x):
+        return self.affine._forward(x, self.relu)
+
+    def _backward(self, dout, need_dx=True):
+        return self.affine._backward(dout, need_dx, self.relu)
+
+    def forward(self, x):
+        return self.relu.forward(self.affine.forward(x))
+
+    def backward(self, dout):
+        return self.affine.backward(self.relu.backward(dout))
 
 
 class SoftmaxWithLoss(Layer):

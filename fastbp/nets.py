@@ -96,8 +96,22 @@ class _Net:
         self.dtype = _float_dtype(dtype, where)
 
     def _build_graph(self):
-        """The body (all layers but the loss) as a sequential graph; fastbp layers run unchecked."""
-        self._graph = Graph.sequential(self.layers.values(), validate=False)
+        """The body (all layers but the loss) as a sequential graph; fastbp layers run unchecked.
+
+        With the compiled backend, an Affine followed by a Relu becomes one fused node.
+        """
+        nodes, layers = [], list(self.layers.values())
+        i = 0
+        while i < len(layers):
+            a = layers[i]
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            if type(a) is _fast_layers.Affine and type(nxt) is _fast_layers.Relu:
+                nodes.append(_fast_layers.AffineRelu(a, nxt))
+                i += 2
+            else:
+                nodes.append(a)
+                i += 1
+        self._graph = Graph.sequential(nodes, validate=False)
 
     def _x(self, x, where: str) -> np.ndarray:
         """x as a C-contiguous (N, input_size) array of the network's dtype, checked.

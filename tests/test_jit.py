@@ -38,7 +38,7 @@ def run_step(cache_dir):
 def test_kernels_are_cached_on_disk_and_compile_once_per_dtype(tmp_path):
     cold = run_step(tmp_path)
     used = {name: v for name, v in cold.items() if v[0] > 0}
-    assert "fastbp.kernels.affine.bias_forward" in used and "fastbp.kernels.activations.relu_backward" in used
+    assert "fastbp.kernels.affine.bias_forward" in used and "fastbp.kernels.affine.relu_bias_backward" in used
     for name, (n_sigs, _, _) in used.items():
         assert n_sigs <= 2, f"{name} compiled {n_sigs} times for two dtypes"
     warm = run_step(tmp_path)

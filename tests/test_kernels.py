@@ -215,3 +215,19 @@ def test_copy_all_finite(rng, src_dtype, dst_dtype):
     assert_array_equal(dst, want)
     src[3, 2] = np.inf
     assert not checks.copy_all_finite(src, dst)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_2D)
+def test_fused_bias_relu(rng, shape, dtype):
+    y = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    want = ref.bias_relu_forward(y, b)
+    affine.bias_relu_forward(y, b)
+    close(y, want, dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    want_dy, want_db = ref.relu_bias_backward(dy, y)
+    db = np.full(shape[1], np.nan, dtype)
+    affine.relu_bias_backward(dy, y, db)
+    close(dy, want_dy, dtype)
+    close(db, want_db, dtype)

@@ -28,3 +28,34 @@ def bias_backward(dy, db):
     for i in range(n):
         for j in range(m):
             db[j] += dy[i, j]
+
+
+@jit
+def bias_relu_forward(y, b):
+    """y = max(y + b, 0) in place: the bias and ReLU in the one pass over the GEMM output.
+
+    y: (N, M), b: (M,). NaN stays NaN, as in relu_forward.
+    """
+    n, m = y.shape
+    zero = y.dtype.type(0)
+    for i in range(n):
+        for j in range(m):
+            v = y[i, j] + b[j]
+            y[i, j] = zero if v <= zero else v
+
+
+@jit
+def relu_bias_backward(dy, out, db):
+    """Through ReLU then the bias, in one pass: dy = 0 where out <= 0 (in place); db = sum_i dy[i, :].
+
+    dy: (N, M) the gradient of the ReLU output, out: (N, M) the ReLU output, db: (M,).
+    """
+    n, m = dy.shape
+    zero = dy.dtype.type(0)
+    for j in range(m):
+        db[j] = zero
+    for i in range(n):
+        for j in range(m):
+            g = zero if out[i, j] <= zero else dy[i, j]
+            dy[i, j] = g
+            db[j] += g

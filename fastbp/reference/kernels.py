@@ -155,3 +155,12 @@ def l2_penalty(W):
 
 def l2_backward(dW, W, lam):
     return dW + lam * W
+
+
+def bias_relu_forward(y, b):
+    return relu_forward(y + b)
+
+
+def relu_bias_backward(dy, out):
+    dy = relu_backward(dy.copy(), out)
+    return dy, dy.sum(axis=0)
