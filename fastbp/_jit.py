@@ -31,7 +31,7 @@ def jit(fn=None, *, parallel: bool = False, fastmath: bool | frozenset = False):
             nogil=True,
             error_model="numpy",
             parallel=parallel,
-            fastmath=FASTMATH if fastmath is True else fastmath,
+            fastmath=set(FASTMATH) if fastmath is True else fastmath,
         )
         if CACHE:
             try:

@@ -10,8 +10,9 @@ happens before timing.
   argument checks) against the NumPy twin layer; each optimizer's ``update`` over a TwoLayerNet's
   parameters. Activations at (N, 100), Affine 100 -> 100 at (N, 100), softmax-CE at (N, 10).
 - steps: one training step, ``opt.update(net.params, net.gradient(x, t))`` with SGD, of TwoLayerNet
-  784-50-10 and MultiLayerNet 784-100x5-10, with x already in the network's dtype; and ``gemm``: the
-  matrix products that step needs (forward, dW, and dX except the first layer's) back to back.
+  784-50-10 and MultiLayerNet 784-100x5-10 on real MNIST images (the shipped subset), with x already
+  in the network's dtype; and ``gemm``: the matrix products that step needs (forward, dW, and dX
+  except the first layer's) back to back.
 """
 
 from __future__ import annotations
@@ -120,8 +121,11 @@ def _step_cases(batches, dtypes, nets):
 
 
 def _batch(n, d, dtype):
-    r = _rng()
-    return r.random((n, d)).astype(dtype), r.integers(0, 10, n).astype(np.uint8)
+    """The first n images of the shipped MNIST subset (the book's data: ~80% of pixels are 0)."""
+    from .data import load_embedded_mnist
+
+    (x, t), _ = load_embedded_mnist()
+    return np.ascontiguousarray(x[:n, :d], dtype=dtype), t[:n]
 
 
 def _step_maker(net_name, impl, n, dtype):

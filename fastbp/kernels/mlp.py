@@ -1,0 +1,91 @@
+"""A whole fully connected ReLU network, forward and backward, for small batches, without BLAS.
+
+At batch 1 the book's step is all overhead: each np.dot call costs microseconds, and the products are
+matrix-vector ones that BLAS does not speed up. These kernels run the layers in compiled loops:
+Affine+ReLU for every hidden layer, Affine for the last, written into the layers' own buffers. Inputs
+that are exactly 0 are skipped in the products (most of an MNIST image is background).
+
+Layers: ``Ws[l]`` (D_l, D_{l+1}), ``bs[l]``, ``hs[l]`` (N, D_{l+1}) the outputs (ReLU applied for
+l < L-1, raw scores for the last), ``ds[l]`` the gradient w.r.t. ``hs[l]``, ``dWs``, ``dbs``.
+``fastmath`` (the named safe flags: reassociation, no NaN assumptions) lets the dot products of the
+input gradient vectorise.
+"""
+
+from .._jit import jit
+
+
+@jit(fastmath=True)
+def dense_forward(x, W, b, out, relu):
+    """out = x W + b, then max(., 0) if ``relu``.  x: (N, D), W: (D, M), b: (M,), out: (N, M)."""
+    n, d = x.shape
+    m = W.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = b[j]
+        for k in range(d):
+            v = x[i, k]
+            if v != zero:
+                for j in range(m):
+                    out[i, j] += v * W[k, j]
+        if relu:
+            for j in range(m):
+                if out[i, j] <= zero:
+                    out[i, j] = zero
+
+
+@jit(fastmath=True)
+def dense_backward(x, W, dout, dW, db, dx, need_dx):
+    """dW = x^T dout, db = sum_i dout[i], and (if ``need_dx``) dx = dout W^T."""
+    n, d = x.shape
+    m = W.shape[1]
+    zero = dW.dtype.type(0)
+    for j in range(m):
+        db[j] = dout[0, j]
+    for k in range(d):  # the first sample writes every row: no separate zeroing pass
+        v = x[0, k]
+        for j in range(m):
+            dW[k, j] = v * dout[0, j]
+    for i in range(1, n):
+        for j in range(m):
+            db[j] += dout[i, j]
+        for k in range(d):
+            v = x[i, k]
+            if v != zero:
+                for j in range(m):
+                    dW[k, j] += v * dout[i, j]
+    if need_dx:
+        for i in range(n):
+            for k in range(d):
+                s = zero
+                for j in range(m):
+                    s += dout[i, j] * W[k, j]
+                dx[i, k] = s
+
+
+@jit(fastmath=True)
+def mlp_forward(x, Ws, bs, hs):
+    """Every layer's output into hs; returns nothing (the scores are hs[-1])."""
+    n_layers = len(Ws)
+    dense_forward(x, Ws[0], bs[0], hs[0], n_layers > 1)
+    for l in range(1, n_layers):
+        dense_forward(hs[l - 1], Ws[l], bs[l], hs[l], l < n_layers - 1)
+
+
+@jit(fastmath=True)
+def mlp_backward(x, Ws, hs, ds, dWs, dbs):
+    """From ds[-1] (the gradient of the scores) back to every dW, db; ds[l] for hidden l is masked
+    by ReLU in place. The input gets no gradient."""
+    n_layers = len(Ws)
+    zero = x.dtype.type(0)
+    for l in range(n_layers - 1, -1, -1):
+        g = ds[l]
+        if l < n_layers - 1:  # through this layer's ReLU
+            h = hs[l]
+            for i in range(g.shape[0]):
+                for j in range(g.shape[1]):
+                    if h[i, j] <= zero:
+                        g[i, j] = zero
+        prev = hs[l - 1] if l > 0 else x
+        dx = ds[l - 1] if l > 0 else g  # unused for l = 0 (one call site: one compiled signature)
+        dense_backward(prev, Ws[l], g, dWs[l], dbs[l], dx, l > 0)
