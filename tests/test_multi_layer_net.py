@@ -110,3 +110,44 @@ def test_empty_hidden_list_is_softmax_regression():
     num, bp = net.numerical_gradient(x, t), net.gradient(x, t)
     for k in num:
         assert np.abs(bp[k] - num[k]).max() < 1e-8
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_small_batch_path_equals_the_layered_path(monkeypatch, n, dtype):
+    x, t = blobs(n, seed=n)
+    x[:, ::3] = 0  # zero inputs are skipped by the loops
+    results = []
+    for small in (MultiLayerNet.SMALL_BATCH, 0):
+        monkeypatch.setattr(MultiLayerNet, "SMALL_BATCH", small)
+        np.random.seed(0)
+        net = MultiLayerNet(784, [30, 20], 10, dtype=dtype)
+        assert (net._small(n) is not None) == (small > 0)
+        grads = {k: v.copy() for k, v in net.gradient(x, t).items()}
+        state = (
+            net.layers["Activation_function1"].mask.copy(),
+            net.layers["Affine2"].x.copy(),
+            net.layers["Affine1"].dW is grads["W1"] or net.layers["Affine1"].dW.copy(),
+        )
+        results.append((float(net.loss(x, t)), net.predict(x), grads, state))
+    (l1, p1, g1, s1), (l2, p2, g2, s2) = results
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    assert l1 == pytest.approx(l2, rel=tol)
+    assert_allclose(p1, p2, rtol=tol, atol=tol)
+    for k in g1:
+        assert_allclose(g1[k], g2[k], rtol=tol, atol=tol)
+    assert_array_equal(s1[0], s2[0])
+    assert_allclose(s1[1], s2[1], rtol=tol, atol=tol)
+
+
+def test_small_batch_path_sees_rebound_and_in_place_weights():
+    np.random.seed(0)
+    net = MultiLayerNet(8, [5], 3)
+    x, t = np.random.rand(2, 8), np.array([0, 2])
+    l0 = net.loss(x, t)
+    net.params["W2"][:, 0] += 1.0  # in place: seen
+    assert net.loss(x, t) != l0
+    net.layers["Affine2"].b = np.full(3, 5.0)  # rebound: the cache notices
+    np.testing.assert_allclose(net.predict(x), net.predict(x))
+    want = np.maximum(x @ net.params["W1"] + net.params["b1"], 0) @ net.params["W2"] + 5.0
+    assert_allclose(net.predict(x), want, rtol=1e-12)
