@@ -299,8 +299,9 @@ class SoftmaxWithLoss(Layer):
         self.y, self.t, self.loss = y, t, x.dtype.type(loss)
         return self.loss
 
-    def _backward(self, dout=1.0, need_dx=True):
-        dx = self._buffer("dx", self.y.shape, self.y.dtype)
+    def _backward(self, dout=1.0, need_dx=True, out=None):
+        """Unchecked backward, into ``out`` when given (an (N, C) array of y's dtype)."""
+        dx = self._buffer("dx", self.y.shape, self.y.dtype) if out is None else out
         if self.t.ndim == 1:
             _sce.softmax_ce_backward(dout, self.y, self.t, dx)
         else:

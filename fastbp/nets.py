@@ -237,15 +237,17 @@ class _Net:
         return {key: _numerical_gradient(loss_w, p) for key, p in self.params.items()}
 
     def _backprop(self, x, t):
-        self._loss(x, t)
         last = self._last_layer
         c = self._small(x.shape[0])
-        if c is not None:
+        if c is not None:  # the compiled small-batch path: scores, loss, and back, no BLAS
+            _mlp.mlp_forward(x, c[1], c[2], c[3])
+            self._small_state(x, c)
+            last._forward(c[3][-1], t)
             ds = c[4]
-            dout = last._backward(1.0)
-            ds[-1][...] = dout
+            last._backward(1.0, out=ds[-1])
             _mlp.mlp_backward(x, c[1], c[3], ds, c[5], c[6])
             return
+        self._loss(x, t)
         dout = last._backward(1.0) if hasattr(last, "_backward") else last.backward(1)
         self._graph.backward(dout)
 
