@@ -227,6 +227,31 @@ def _bench(args) -> int:
     return 0
 
 
+def _warmup(args) -> int:
+    """Compile (and cache on disk) the kernels of the networks, layers and optimizers, both dtypes."""
+    from . import layers as L
+    from .nets import MultiLayerNet, TwoLayerNet
+    from .trainer import OPTIMIZERS as OPT_CLASSES
+
+    t0 = time.perf_counter()
+    r = np.random.default_rng(0)
+    for dtype in ("float64", "float32"):
+        for n in (1, 32):  # the small-batch loops and the BLAS path
+            x, t = r.random((n, 20)).astype(np.float32), r.integers(0, 4, n).astype(np.uint8)
+            for net in (
+                TwoLayerNet(20, 6, 4, dtype=dtype),
+                MultiLayerNet(20, [6, 5], 4, activation="sigmoid", weight_decay_lambda=0.1, dtype=dtype),
+            ):
+                grads = net.gradient(x, t)
+                net.gradient(x, np.eye(4, dtype=dtype)[t])
+                for cls in OPT_CLASSES.values():
+                    cls().update(net.params, grads)
+        for layer in (L.Tanh(), L.LeakyRelu(), L.Sigmoid(), L.Relu()):
+            layer.backward(np.ones((2, 3), dtype) * layer.forward(np.ones((2, 3), dtype)))
+    print(f"compiled and cached in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastbp", description="Backpropagation of the book's networks, compiled."
@@ -277,6 +302,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", metavar="PNG", help="a bar chart of the speedups (needs matplotlib)")
     b.add_argument("-v", "--verbose", action="store_true", help="print each group as it starts")
     b.set_defaults(run=_bench)
+
+    w = sub.add_parser("warmup", help="compile every kernel for float32 and float64 into the on-disk cache")
+    w.set_defaults(run=_warmup)
 
     g = sub.add_parser("gradcheck", help="compare backprop and numerical gradients, as the book's ch05 check")
     g.add_argument("--input-size", type=int, default=784)

@@ -93,3 +93,8 @@ def test_plot_without_matplotlib_says_so(monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     assert main(["train", "--epochs", "1", "--plot", "curves.png"]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err
+
+
+def test_warmup_compiles_everything(capsys):
+    assert main(["warmup"]) == 0
+    assert "compiled and cached in" in capsys.readouterr().out
