@@ -31,7 +31,9 @@ from . import _checks as _chk
 from .functions import *  # noqa: F401,F403  (the book's star-import surface)
 from .kernels import activations as _act
 from .kernels import affine as _aff
+from .kernels import conv as _conv
 from .kernels import softmax_ce as _sce
+from .util import col2im, im2col  # noqa: F401  (the book's layers module exposes these too)
 
 
 class Layer:
@@ -262,6 +264,175 @@ class AffineRelu:
 
     def backward(self, dout):
         return self.affine.backward(self.relu.backward(dout))
+
+
+def _int_arg(v, name, where, lo):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+        raise ValueError(f"{where}: {name} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def _out_size(size, filt, stride, pad):
+    return (size + 2 * pad - filt) // stride + 1
+
+
+class Convolution(Layer):
+    """2-D convolution (cross-correlation, as the book): NCHW in, NCHW out.
+
+    W: (FN, C, FH, FW), b: (FN,), ``stride`` >= 1, ``pad`` >= 0 (zeros). x: (N, C, H, W) ->
+    (N, FN, OH, OW) with OH = (H + 2 pad - FH) // stride + 1. Runs as im2col + one BLAS product +
+    one pass adding the bias into NCHW (a contiguous array, where the book returns a transposed view).
+    Attributes as the book: ``x``, ``col`` (N*OH*OW, C*FH*FW), ``col_W`` (C*FH*FW, FN), ``dW``, ``db``.
+    """
+
+    def __init__(self, W, b, stride=1, pad=0):
+        where = "Convolution"
+        W = _chk.float_array(W, "W", where, ndim=4)
+        b = _chk.float_array(b, "b", where, ndim=1)
+        if b.shape[0] != W.shape[0]:
+            raise ValueError(f"{where}: b must have W.shape[0] = {W.shape[0]} entries, got shape {b.shape}")
+        if b.dtype != W.dtype:
+            raise TypeError(f"{where}: W and b must have the same dtype, got {W.dtype} and {b.dtype}")
+        _chk.finite(W, "W", where)
+        _chk.finite(b, "b", where)
+        self.W, self.b = W, b
+        self.stride = _int_arg(stride, "stride", where, 1)
+        self.pad = _int_arg(pad, "pad", where, 0)
+        self.x = self.col = self.col_W = self.dW = self.db = None
+        self._out = None
+
+    def forward(self, x):
+        """The convolution of a batch x (N, C, H, W) with the FN filters, plus b."""
+        where = "Convolution.forward"
+        x = _chk.float_array(x, "x", where, ndim=4)
+        fn, c, fh, fw = self.W.shape
+        if x.shape[1] != c:
+            raise ValueError(f"{where}: x has {x.shape[1]} channels (shape {x.shape}), W expects {c}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
+        h, w = x.shape[2] + 2 * self.pad, x.shape[3] + 2 * self.pad
+        if fh > h or fw > w:
+            raise ValueError(
+                f"{where}: the filter ({fh}x{fw}) is larger than the padded input ({h}x{w}; "
+                f"x shape {x.shape}, pad {self.pad})"
+            )
+        _chk.finite(x, "x", where)
+        return self._forward(x)
+
+    def backward(self, dout):
+        """dx (x's shape); stores dW (W's shape) and db."""
+        dout = self._grad_in(dout, self._out, "Convolution.backward")
+        return self._backward(dout)
+
+    def _forward(self, x, relu=None):
+        W = self.W
+        fn, c, fh, fw = W.shape
+        if x.dtype != W.dtype or not x.flags.c_contiguous:
+            xb = self._buffer("x", x.shape, W.dtype)
+            np.copyto(xb, x)
+            x = xb
+        n, _, h, w = x.shape
+        oh, ow = _out_size(h, fh, self.stride, self.pad), _out_size(w, fw, self.stride, self.pad)
+        col = self._buffer("col", (n * oh * ow, c * fh * fw), W.dtype)
+        _conv.im2col(x, fh, fw, self.stride, self.pad, col)
+        Wf = W.reshape(fn, -1)
+        y = np.dot(col, Wf.T, out=self._buffer("rows", (n * oh * ow, fn), W.dtype))
+        out = self._buffer("out", (n, fn, oh, ow), W.dtype)
+        _conv.rows_to_nchw(y, self.b, out, relu is not None)
+        if relu is not None:
+            relu.out = out
+        self.x, self.col, self.col_W, self._out = x, col, Wf.T, out
+        return out
+
+    def _backward(self, dout, need_dx=True, relu=None):
+        W, col = self.W, self.col
+        fn = W.shape[0]
+        if relu is not None:  # through the fused ReLU first, in place as Relu.backward does
+            _act.relu_backward(dout.reshape(-1), relu.out.reshape(-1))
+        rows = self._buffer("rows", (col.shape[0], fn), W.dtype)
+        self.db = self._buffer("db", self.b.shape, W.dtype)
+        _conv.nchw_to_rows(dout, rows, self.db)
+        self.dW = self._buffer("dW", W.shape, W.dtype)
+        np.dot(rows.T, col, out=self.dW.reshape(fn, -1))
+        if not need_dx:
+            return None
+        dcol = np.dot(rows, W.reshape(fn, -1), out=self._buffer("dcol", col.shape, W.dtype))
+        dx = self._buffer("dx", self.x.shape, W.dtype)
+        _conv.col2im(dcol, W.shape[2], W.shape[3], self.stride, self.pad, dx)
+        return dx
+
+
+class Pooling(Layer):
+    """Max pooling over pool_h x pool_w windows: NCHW in and out.
+
+    ``Pooling(pool_h, pool_w, stride=2, pad=0)`` (the book's current default stride). Unlike the
+    book's, padding works: padded positions never win the max. ``arg_max`` holds, per output, the
+    flat index of the maximum inside its window (first on ties), shape (N, C, OH, OW).
+    """
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        where = "Pooling"
+        self.pool_h = _int_arg(pool_h, "pool_h", where, 1)
+        self.pool_w = _int_arg(pool_w, "pool_w", where, 1)
+        self.stride = _int_arg(stride, "stride", where, 1)
+        self.pad = _int_arg(pad, "pad", where, 0)
+        if self.pad >= min(self.pool_h, self.pool_w):
+            raise ValueError(f"{where}: pad ({pad}) must be smaller than the window ({pool_h}x{pool_w})")
+        self.x = self.arg_max = None
+        self._out = None
+
+    def forward(self, x):
+        """The window maxima of x (N, C, H, W)."""
+        where = "Pooling.forward"
+        x = _chk.float_array(x, "x", where, ndim=4)
+        h, w = x.shape[2] + 2 * self.pad, x.shape[3] + 2 * self.pad
+        if self.pool_h > h or self.pool_w > w:
+            raise ValueError(
+                f"{where}: the window ({self.pool_h}x{self.pool_w}) is larger than the padded input ({h}x{w})"
+            )
+        if x.shape[0] == 0:
+            raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
+        _chk.finite(x, "x", where)
+        return self._forward(np.ascontiguousarray(x))
+
+    def backward(self, dout):
+        """dx: each output gradient at the position of its window's maximum (summed where windows overlap)."""
+        dout = self._grad_in(dout, self._out, "Pooling.backward")
+        return self._backward(dout)
+
+    def _forward(self, x):
+        n, c, h, w = x.shape
+        oh = _out_size(h, self.pool_h, self.stride, self.pad)
+        ow = _out_size(w, self.pool_w, self.stride, self.pad)
+        out = self._buffer("out", (n, c, oh, ow), x.dtype)
+        arg = self._buffer("arg", (n, c, oh, ow), np.int64)
+        _conv.maxpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad, out, arg)
+        self.x, self.arg_max, self._out = x, arg, out
+        return out
+
+    def _backward(self, dout, need_dx=True):
+        dx = self._buffer("dx", self.x.shape, dout.dtype)
+        _conv.maxpool_backward(dout, self.arg_max, self.pool_w, self.stride, self.pad, dx)
+        return dx
+
+
+class ConvRelu:
+    """Convolution followed by Relu, run as one node (bias and ReLU in the pass that writes NCHW)."""
+
+    def __init__(self, conv: Convolution, relu: Relu):
+        self.conv, self.relu = conv, relu
+
+    def _forward(self, x):
+        return self.conv._forward(x, self.relu)
+
+    def _backward(self, dout, need_dx=True):
+        return self.conv._backward(dout, need_dx, self.relu)
+
+    def forward(self, x):
+        return self.relu.forward(self.conv.forward(x))
+
+    def backward(self, dout):
+        return self.conv.backward(self.relu.backward(dout))
 
 
 class SoftmaxWithLoss(Layer):

@@ -1,14 +1,19 @@
-"""The book's helpers (``common/util.py``) that the training chapters use.
+"""The book's helpers (``common/util.py``).
 
 ``smooth_curve`` smooths a loss curve for plotting; ``shuffle_dataset`` permutes samples and labels
-together, drawing from the global ``np.random`` as the book does.
+together, drawing from the global ``np.random`` as the book does; ``im2col``/``col2im`` unfold image
+patches into rows and fold them back (compiled kernels); ``conv_output_size`` is the book's formula.
 """
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-__all__ = ["smooth_curve", "shuffle_dataset"]
+from .kernels import conv as _conv
+
+__all__ = ["smooth_curve", "shuffle_dataset", "im2col", "col2im", "conv_output_size"]
 
 _SMOOTH_HALF = 5  # an 11-point Kaiser window (beta = 2)
 
@@ -37,3 +42,59 @@ def shuffle_dataset(x, t):
         )
     permutation = np.random.permutation(x.shape[0])
     return x[permutation], t[permutation]
+
+
+def conv_output_size(input_size, filter_size, stride=1, pad=0):
+    """(input_size + 2 pad - filter_size) / stride + 1, as a float (true division), as the book."""
+    return (input_size + 2 * pad - filter_size) / stride + 1
+
+
+def _geometry(shape, filter_h, filter_w, stride, pad, where):
+    for name, v, lo in (
+        ("filter_h", filter_h, 1),
+        ("filter_w", filter_w, 1),
+        ("stride", stride, 1),
+        ("pad", pad, 0),
+    ):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+            raise ValueError(f"{where}: {name} must be an integer >= {lo}, got {v!r}")
+    if len(shape) != 4:
+        raise ValueError(f"{where}: the input must be 4-D (N, C, H, W), got shape {tuple(shape)}")
+    n, c, h, w = shape
+    oh, ow = (h + 2 * pad - filter_h) // stride + 1, (w + 2 * pad - filter_w) // stride + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"{where}: the filter ({filter_h}x{filter_w}) is larger than the padded input "
+            f"({h + 2 * pad}x{w + 2 * pad})"
+        )
+    return n, c, h, w, oh, ow
+
+
+def _float(a):
+    a = np.asarray(a)
+    return np.ascontiguousarray(a, dtype=a.dtype if a.dtype.kind == "f" else np.float64)
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """Unfold (N, C, H, W) into (N*OH*OW, C*FH*FW): one row per output position, (c, i, j) columns.
+
+    Zero padding of ``pad``; float32 stays float32, anything else becomes float64 (as the book's).
+    """
+    x = _float(input_data)
+    n, c, h, w, oh, ow = _geometry(x.shape, filter_h, filter_w, stride, pad, "im2col")
+    col = np.empty((n * oh * ow, c * filter_h * filter_w), x.dtype)
+    _conv.im2col(x, filter_h, filter_w, stride, pad, col)
+    return col
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of im2col: each entry added back at its input position (overlaps accumulate)."""
+    col = _float(col)
+    n, c, h, w, oh, ow = _geometry(tuple(input_shape), filter_h, filter_w, stride, pad, "col2im")
+    if col.shape != (n * oh * ow, c * filter_h * filter_w):
+        raise ValueError(
+            f"col2im: col must have shape {(n * oh * ow, c * filter_h * filter_w)}, got {col.shape}"
+        )
+    dx = np.empty((n, c, h, w), col.dtype)
+    _conv.col2im(col, filter_h, filter_w, stride, pad, dx)
+    return dx

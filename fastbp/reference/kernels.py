@@ -164,3 +164,71 @@ def bias_relu_forward(y, b):
 def relu_bias_backward(dy, out):
     dy = relu_backward(dy.copy(), out)
     return dy, dy.sum(axis=0)
+
+
+# conv.py: the book's im2col approach in NumPy --------------------------------------------------------
+
+
+def out_size(size, filt, stride, pad):
+    return (size + 2 * pad - filt) // stride + 1
+
+
+def im2col(x, fh, fw, stride=1, pad=0, fill=0.0):
+    """(N*OH*OW, C*FH*FW): one strided slice per filter offset, then one transpose."""
+    n, c, h, w = x.shape
+    oh, ow = out_size(h, fh, stride, pad), out_size(w, fw, stride, pad)
+    xp = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], constant_values=fill)
+    col = np.empty((n, c, fh, fw, oh, ow), dtype=x.dtype)
+    for i in range(fh):
+        for j in range(fw):
+            col[:, :, i, j] = xp[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, -1)
+
+
+def col2im(col, shape, fh, fw, stride=1, pad=0):
+    """The adjoint of im2col: overlapping windows add up; padding is cropped."""
+    n, c, h, w = shape
+    oh, ow = out_size(h, fh, stride, pad), out_size(w, fw, stride, pad)
+    col = col.reshape(n, oh, ow, c, fh, fw).transpose(0, 3, 4, 5, 1, 2)
+    img = np.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), dtype=col.dtype)
+    for i in range(fh):
+        for j in range(fw):
+            img[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += col[:, :, i, j]
+    return img[:, :, pad : h + pad, pad : w + pad]
+
+
+def conv_forward(x, W, b, stride, pad):
+    fn, _, fh, fw = W.shape
+    n, _, h, w = x.shape
+    col = im2col(x, fh, fw, stride, pad)
+    out = col @ W.reshape(fn, -1).T + b
+    return out.reshape(n, out_size(h, fh, stride, pad), out_size(w, fw, stride, pad), fn).transpose(
+        0, 3, 1, 2
+    )
+
+
+def conv_backward(dout, x, W, stride, pad):
+    fn, c, fh, fw = W.shape
+    d = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
+    col = im2col(x, fh, fw, stride, pad)
+    dW = (col.T @ d).T.reshape(fn, c, fh, fw)
+    dx = col2im(d @ W.reshape(fn, -1), x.shape, fh, fw, stride, pad)
+    return dx, dW, d.sum(axis=0)
+
+
+def maxpool_forward(x, ph, pw, stride, pad):
+    """(out, arg): window maxima and their flat index in the window; padding is -inf."""
+    n, c, h, w = x.shape
+    oh, ow = out_size(h, ph, stride, pad), out_size(w, pw, stride, pad)
+    col = im2col(x, ph, pw, stride, pad, fill=-np.inf).reshape(-1, ph * pw)
+    arg = np.argmax(col, axis=1)
+    out = np.max(col, axis=1)
+    to_nchw = lambda a: a.reshape(n, oh, ow, c).transpose(0, 3, 1, 2)  # noqa: E731
+    return to_nchw(out), to_nchw(arg)
+
+
+def maxpool_backward(dout, arg, x_shape, ph, pw, stride, pad):
+    d = dout.transpose(0, 2, 3, 1).reshape(-1)
+    dmax = np.zeros((d.size, ph * pw), dtype=dout.dtype)
+    dmax[np.arange(d.size), arg.transpose(0, 2, 3, 1).reshape(-1)] = d
+    return col2im(dmax.reshape(-1, x_shape[1] * ph * pw), x_shape, ph, pw, stride, pad)

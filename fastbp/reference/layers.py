@@ -97,3 +97,44 @@ class SoftmaxWithLoss:
         if self.t.ndim == 2:
             return k.softmax_ce_backward_dist(dout, self.y, self.t)
         return k.softmax_ce_backward(dout, self.y, self.t)
+
+
+class Convolution:
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W, self.b, self.stride, self.pad = W, b, stride, pad
+        self.x = self.col = self.col_W = self.dW = self.db = None
+
+    def forward(self, x):
+        fn = self.W.shape[0]
+        self.x = x.astype(self.W.dtype, copy=False)
+        self.col = k.im2col(self.x, self.W.shape[2], self.W.shape[3], self.stride, self.pad)
+        self.col_W = self.W.reshape(fn, -1).T
+        n, _, h, w = x.shape
+        oh = k.out_size(h, self.W.shape[2], self.stride, self.pad)
+        ow = k.out_size(w, self.W.shape[3], self.stride, self.pad)
+        out = np.dot(self.col, self.col_W) + self.b
+        return out.reshape(n, oh, ow, fn).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        fn, c, fh, fw = self.W.shape
+        d = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
+        self.db = np.sum(d, axis=0)
+        self.dW = np.dot(self.col.T, d).transpose(1, 0).reshape(fn, c, fh, fw)
+        dcol = np.dot(d, self.col_W.T)
+        return k.col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad)
+
+
+class Pooling:
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self.pool_h, self.pool_w, self.stride, self.pad = pool_h, pool_w, stride, pad
+        self.x = self.arg_max = None
+
+    def forward(self, x):
+        self.x = x
+        out, self.arg_max = k.maxpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad)
+        return out
+
+    def backward(self, dout):
+        return k.maxpool_backward(
+            dout, self.arg_max, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad
+        )
