@@ -55,8 +55,8 @@ class Graph:
     def sequential(cls, layers, validate: bool = True) -> Graph:
         """The common case: a chain x -> layers[0] -> layers[1] -> ... -> output."""
         g = cls(("x",), validate=validate)
-        for layer in layers:
-            g.add(layer)
+        for layer in layers:  # layers that behave differently in training (Dropout, BN) get train_flg
+            g.add(layer, kwargs=("train_flg",) if getattr(layer, "uses_train_flg", False) else ())
         return g
 
     def add(

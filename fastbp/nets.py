@@ -33,7 +33,7 @@ from .kernels import regularizers as _reg
 from .reference import kernels as _ref_kernels
 from .reference import layers as _ref_layers
 
-__all__ = ["TwoLayerNet", "MultiLayerNet"]
+__all__ = ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet"]
 
 BACKENDS = {"fastbp": _fast_layers, "numpy": _ref_layers}
 
@@ -101,13 +101,15 @@ class _Net:
 
         With the compiled backend, an Affine followed by a Relu becomes one fused node.
         """
-        nodes, layers = [], list(self.layers.values())
+        L = _fast_layers
+        body = self.layers.values() if isinstance(self.layers, dict) else self.layers
+        nodes, layers = [], list(body)
         i = 0
         while i < len(layers):
             a = layers[i]
             nxt = layers[i + 1] if i + 1 < len(layers) else None
-            if type(a) is _fast_layers.Affine and type(nxt) is _fast_layers.Relu:
-                nodes.append(_fast_layers.AffineRelu(a, nxt))
+            if type(nxt) is L.Relu and type(a) in (L.Affine, L.Convolution):
+                nodes.append(L.AffineRelu(a, nxt) if type(a) is L.Affine else L.ConvRelu(a, nxt))
                 i += 2
             else:
                 nodes.append(a)
@@ -132,19 +134,28 @@ class _Net:
         d = math.prod(x.shape[1:])
         if n == 0:
             raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
-        if d != self.input_size:
+        image = getattr(self, "input_dim", None)
+        if image is not None:  # a convolutional network takes (N, C, H, W) as the book's
+            if x.shape[1:] != tuple(image):
+                raise ValueError(
+                    f"{where}: x must have shape (N, {', '.join(map(str, image))}), got {x.shape}"
+                )
+            shape = x.shape
+        elif d != self.input_size:
             raise ValueError(
                 f"{where}: x has {d} features per sample (shape {x.shape}), "
                 f"the network expects {self.input_size}"
             )
+        else:
+            shape = (n, d)
         if x.dtype == self.dtype and x.flags.c_contiguous:
-            x = x.reshape(n, d)
+            x = x.reshape(shape)
             _chk.finite(x, "x", where)
             return x
         buf = self.__dict__.get("_x_buf")
-        if buf is None or buf.shape != (n, d):
-            buf = self._x_buf = np.empty((n, d), self.dtype)
-        return _chk.finite_copy(x.reshape(n, d), buf, "x", where)
+        if buf is None or buf.shape != shape:
+            buf = self._x_buf = np.empty(shape, self.dtype)
+        return _chk.finite_copy(x.reshape(shape), buf, "x", where)
 
     def _t(self, t, n: int, where: str) -> np.ndarray:
         return _chk.labels(t, n, self.output_size, where, self.dtype)[0]
@@ -192,30 +203,33 @@ class _Net:
         for r, h in zip(relus, hs, strict=False):
             r.out = h
 
-    def _scores(self, x):
+    def _scores(self, x, train_flg=False):
         c = self._small(x.shape[0])
         if c is None:
-            return self._graph.forward(x)
+            return self._graph.forward(x, train_flg=train_flg)
         _mlp.mlp_forward(x, c[1], c[2], c[3])
         self._small_state(x, c)
         return c[3][-1]
 
-    def _loss(self, x, t):
+    def _loss(self, x, t, train_flg=False):
         """Loss of checked inputs (the last layer's own forward for the NumPy backend)."""
-        scores = self._scores(x)
+        scores = self._scores(x, train_flg)
         last = self._last_layer
         if hasattr(last, "_forward"):
             return last._forward(scores, t)
         return last.forward(scores, t)
 
-    def predict(self, x):
-        """The scores (before softmax) for a batch x: (N, input_size) -> (N, output_size), a new array."""
-        return np.array(self._scores(self._x(x, "predict")))
+    def predict(self, x, train_flg=False):
+        """The scores (before softmax) for a batch x -> (N, output_size), a new array.
 
-    def loss(self, x, t):
+        ``train_flg`` matters only for networks with Dropout or BatchNormalization.
+        """
+        return np.array(self._scores(self._x(x, "predict"), train_flg))
+
+    def loss(self, x, t, train_flg=False):
         """Mean cross-entropy of softmax(predict(x)) against labels t (indices or one-hot rows)."""
         x = self._x(x, "loss")
-        return self._loss(x, self._t(t, x.shape[0], "loss"))
+        return self._loss(x, self._t(t, x.shape[0], "loss"), train_flg)
 
     def accuracy(self, x, t):
         """Fraction of samples whose highest score is the label (t: indices or one-hot rows)."""
@@ -232,7 +246,7 @@ class _Net:
         t = self._t(t, x.shape[0], "numerical_gradient")
 
         def loss_w(_):
-            return self._loss(x, t)
+            return self._loss(x, t, True)  # in training mode, as the book's (dropout draws new masks)
 
         return {key: _numerical_gradient(loss_w, p) for key, p in self.params.items()}
 
@@ -247,7 +261,7 @@ class _Net:
             last._backward(1.0, out=ds[-1])
             _mlp.mlp_backward(x, c[1], c[3], ds, c[5], c[6])
             return
-        self._loss(x, t)
+        self._loss(x, t, True)
         dout = last._backward(1.0) if hasattr(last, "_backward") else last.backward(1)
         self._graph.backward(dout)
 
@@ -396,8 +410,8 @@ class MultiLayerNet(_Net):
     def _affines(self):
         return [self.layers[f"Affine{i}"] for i in range(1, self.hidden_layer_num + 2)]
 
-    def _loss(self, x, t):
-        loss = super()._loss(x, t)
+    def _loss(self, x, t, train_flg=False):
+        loss = super()._loss(x, t, train_flg)
         lam = self.weight_decay_lambda
         if lam:
             penalty = _reg.l2_penalty if self.backend == "fastbp" else _ref_kernels.l2_penalty
@@ -429,3 +443,274 @@ def _chk_nonneg(v, name, where):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
         raise ValueError(f"{where}: {name} must be a finite number >= 0, got {v!r}")
     return v
+
+
+class MultiLayerNetExtend(MultiLayerNet):
+    """The book's ``common/multi_layer_net_extend.py``: MultiLayerNet with optional BatchNormalization
+    and Dropout after each hidden Affine.
+
+    ``MultiLayerNetExtend(input_size, hidden_size_list, output_size, activation='relu',
+    weight_init_std='relu', weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5,
+    use_batchnorm=False)`` (``dropout_ration`` is the book's spelling). Hidden layer i is
+    ``Affine{i}``, ``BatchNorm{i}`` (gamma{i} = 1, beta{i} = 0), ``Activation_function{i}``,
+    ``Dropout{i}``. ``predict``/``loss`` take ``train_flg`` (False by default); ``gradient`` and
+    ``numerical_gradient`` run in training mode, so dropout draws new masks on every evaluation.
+    """
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size_list,
+        output_size,
+        activation="relu",
+        weight_init_std="relu",
+        weight_decay_lambda=0,
+        use_dropout=False,
+        dropout_ration=0.5,
+        use_batchnorm=False,
+        *,
+        dtype=np.float64,
+        backend="fastbp",
+    ):
+        super().__init__(
+            input_size,
+            hidden_size_list,
+            output_size,
+            activation,
+            weight_init_std,
+            weight_decay_lambda,
+            dtype=dtype,
+            backend=backend,
+        )
+        self.use_dropout, self.dropout_ration, self.use_batchnorm = (
+            bool(use_dropout),
+            dropout_ration,
+            bool(use_batchnorm),
+        )
+        L = self._L
+        act = getattr(L, self.ACTIVATIONS[self.activation])
+        layers = OrderedDict()
+        for i in range(1, self.hidden_layer_num + 1):
+            layers[f"Affine{i}"] = self.layers[f"Affine{i}"]
+            if self.use_batchnorm:
+                self.params[f"gamma{i}"] = np.ones(self.hidden_size_list[i - 1], self.dtype)
+                self.params[f"beta{i}"] = np.zeros(self.hidden_size_list[i - 1], self.dtype)
+                layers[f"BatchNorm{i}"] = L.BatchNormalization(
+                    self.params[f"gamma{i}"], self.params[f"beta{i}"]
+                )
+            layers[f"Activation_function{i}"] = act()
+            if self.use_dropout:
+                layers[f"Dropout{i}"] = L.Dropout(dropout_ration)
+        last = self.hidden_layer_num + 1
+        layers[f"Affine{last}"] = self.layers[f"Affine{last}"]
+        self.layers = layers
+        self._build_graph()
+
+    def gradient(self, x, t):
+        """Backpropagated gradients (training mode, weight decay included), with gamma/beta for BN."""
+        grads = super().gradient(x, t)
+        if self.use_batchnorm:
+            for i in range(1, self.hidden_layer_num + 1):
+                bn = self.layers[f"BatchNorm{i}"]
+                grads[f"gamma{i}"], grads[f"beta{i}"] = bn.dgamma, bn.dbeta
+        return grads
+
+
+class _ConvNet(_Net):
+    """The convolutional networks' shared parts: (N, C, H, W) input and the book's batched accuracy."""
+
+    @property
+    def _last_layer(self):
+        return self.last_layer
+
+    def accuracy(self, x, t, batch_size=100):
+        """Correct predictions over batches of ``batch_size``, divided by N -- as the book does it, so
+        when N is not a multiple of batch_size the samples of the last partial batch are not counted
+        (the book's under-count)."""
+        x = self._x(x, "accuracy")
+        t = self._t(t, x.shape[0], "accuracy")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"accuracy: batch_size must be a positive integer, got {batch_size!r}")
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        acc = 0
+        for i in range(int(x.shape[0] / batch_size)):
+            tx, tt = x[i * batch_size : (i + 1) * batch_size], t[i * batch_size : (i + 1) * batch_size]
+            acc += np.sum(np.argmax(self._scores(tx), axis=1) == tt)
+        return acc / x.shape[0]
+
+    def _grads(self, param_layers):
+        grads = {}
+        for i, layer in enumerate(param_layers, start=1):
+            grads[f"W{i}"], grads[f"b{i}"] = layer.dW, layer.db
+        return grads
+
+
+def _conv_param(cp, where, name):
+    keys = ("filter_num", "filter_size", "pad", "stride")
+    if not isinstance(cp, dict) or any(k not in cp for k in keys):
+        raise ValueError(f"{where}: {name} must be a dict with keys {keys}, got {cp!r}")
+    return [
+        _size(cp["filter_num"], f"{name}['filter_num']", where),
+        _size(cp["filter_size"], f"{name}['filter_size']", where),
+        cp["pad"],
+        cp["stride"],
+    ]
+
+
+class SimpleConvNet(_ConvNet):
+    """The book's chapter 7 network: Conv1 -> Relu1 -> Pool1 (2x2, stride 2) -> Affine1 -> Relu2 ->
+    Affine2 -> SoftmaxWithLoss.
+
+    ``SimpleConvNet(input_dim=(1, 28, 28), conv_param={'filter_num': 30, 'filter_size': 5, 'pad': 0,
+    'stride': 1}, hidden_size=100, output_size=10, weight_init_std=0.01)``; params W1 (FN, C, FS, FS),
+    b1, W2, b2, W3, b3, drawn as ``weight_init_std * np.random.randn`` in that order.
+    """
+
+    def __init__(
+        self,
+        input_dim=(1, 28, 28),
+        conv_param=None,
+        hidden_size=100,
+        output_size=10,
+        weight_init_std=0.01,
+        *,
+        dtype=np.float64,
+        backend="fastbp",
+    ):
+        where = "SimpleConvNet"
+        if conv_param is None:
+            conv_param = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
+        fn, fs, pad, stride = _conv_param(conv_param, where, "conv_param")
+        if len(input_dim) != 3:
+            raise ValueError(f"{where}: input_dim must be (C, H, W), got {input_dim!r}")
+        self.input_dim = tuple(_size(v, "input_dim entries", where) for v in input_dim)
+        self.output_size = _size(output_size, "output_size", where)
+        hidden_size = _size(hidden_size, "hidden_size", where)
+        self._setup(backend, dtype, where)
+        conv_out = (self.input_dim[1] - fs + 2 * pad) / stride + 1
+        if conv_out < 2:
+            raise ValueError(
+                f"{where}: the {fs}x{fs} filter leaves a {conv_out:g} wide output: too small to pool"
+            )
+        pool_out = int(fn * (conv_out / 2) * (conv_out / 2))
+        dt = self.dtype
+        std = weight_init_std
+        self.params = {
+            "W1": (std * np.random.randn(fn, self.input_dim[0], fs, fs)).astype(dt, copy=False),
+            "b1": np.zeros(fn, dt),
+            "W2": (std * np.random.randn(pool_out, hidden_size)).astype(dt, copy=False),
+            "b2": np.zeros(hidden_size, dt),
+            "W3": (std * np.random.randn(hidden_size, self.output_size)).astype(dt, copy=False),
+            "b3": np.zeros(self.output_size, dt),
+        }
+        L = self._L
+        self.layers = OrderedDict()
+        self.layers["Conv1"] = L.Convolution(self.params["W1"], self.params["b1"], stride, pad)
+        self.layers["Relu1"] = L.Relu()
+        self.layers["Pool1"] = L.Pooling(pool_h=2, pool_w=2, stride=2)
+        self.layers["Affine1"] = L.Affine(self.params["W2"], self.params["b2"])
+        self.layers["Relu2"] = L.Relu()
+        self.layers["Affine2"] = L.Affine(self.params["W3"], self.params["b3"])
+        self.last_layer = L.SoftmaxWithLoss()
+        self._build_graph()
+
+    def gradient(self, x, t):
+        """Backpropagated gradients of ``loss(x, t)``: W1, b1 (Conv1), W2, b2, W3, b3."""
+        x = self._x(x, "gradient")
+        self._backprop(x, self._t(t, x.shape[0], "gradient"))
+        return self._grads([self.layers["Conv1"], self.layers["Affine1"], self.layers["Affine2"]])
+
+
+DEEP_CONV_PARAMS = (
+    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 32, "filter_size": 3, "pad": 2, "stride": 1},
+    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+)
+
+
+class DeepConvNet(_ConvNet):
+    """The book's chapter 8 network: six 3x3 convolutions (16, 16, 32, 32, 64, 64 filters) with ReLU and a
+    2x2 max pool after each pair, then Affine -> Relu -> Dropout(0.5) -> Affine -> Dropout(0.5) ->
+    SoftmaxWithLoss.
+
+    ``DeepConvNet(input_dim=(1, 28, 28), conv_param_1=..., ..., conv_param_6=..., hidden_size=50,
+    output_size=10)``; He initialisation with the book's fixed fan-in list (valid for the defaults).
+    ``layers`` is a list, as the book's; the parameter layers sit at indices 0, 2, 5, 7, 10, 12, 15,
+    18. ``loss`` always runs in training mode (dropout on), as the book's does.
+    """
+
+    PARAM_LAYERS = (0, 2, 5, 7, 10, 12, 15, 18)
+
+    def __init__(
+        self,
+        input_dim=(1, 28, 28),
+        conv_param_1=None,
+        conv_param_2=None,
+        conv_param_3=None,
+        conv_param_4=None,
+        conv_param_5=None,
+        conv_param_6=None,
+        hidden_size=50,
+        output_size=10,
+        *,
+        dtype=np.float64,
+        backend="fastbp",
+    ):
+        where = "DeepConvNet"
+        given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
+        cps = [dict(DEEP_CONV_PARAMS[i]) if cp is None else cp for i, cp in enumerate(given)]
+        cps = [_conv_param(cp, where, f"conv_param_{i + 1}") for i, cp in enumerate(cps)]
+        if len(input_dim) != 3:
+            raise ValueError(f"{where}: input_dim must be (C, H, W), got {input_dim!r}")
+        self.input_dim = tuple(_size(v, "input_dim entries", where) for v in input_dim)
+        self.output_size = _size(output_size, "output_size", where)
+        hidden_size = _size(hidden_size, "hidden_size", where)
+        self._setup(backend, dtype, where)
+        # the book's fan-ins, fixed for the default architecture
+        pre_node_nums = np.array(
+            [1 * 3 * 3, 16 * 3 * 3, 16 * 3 * 3, 32 * 3 * 3, 32 * 3 * 3, 64 * 3 * 3, 64 * 4 * 4, hidden_size]
+        )
+        scales = np.sqrt(2.0 / pre_node_nums)
+        dt = self.dtype
+        self.params = {}
+        channels = self.input_dim[0]
+        for i, (fn, fs, _, _) in enumerate(cps):
+            self.params[f"W{i + 1}"] = (scales[i] * np.random.randn(fn, channels, fs, fs)).astype(
+                dt, copy=False
+            )
+            self.params[f"b{i + 1}"] = np.zeros(fn, dt)
+            channels = fn
+        self.params["W7"] = (scales[6] * np.random.randn(64 * 4 * 4, hidden_size)).astype(dt, copy=False)
+        self.params["b7"] = np.zeros(hidden_size, dt)
+        self.params["W8"] = (scales[7] * np.random.randn(hidden_size, self.output_size)).astype(
+            dt, copy=False
+        )
+        self.params["b8"] = np.zeros(self.output_size, dt)
+
+        L = self._L
+        p = self.params
+        conv = [L.Convolution(p[f"W{i + 1}"], p[f"b{i + 1}"], cps[i][3], cps[i][2]) for i in range(6)]
+        self.layers = [
+            conv[0], L.Relu(), conv[1], L.Relu(), L.Pooling(pool_h=2, pool_w=2, stride=2),
+            conv[2], L.Relu(), conv[3], L.Relu(), L.Pooling(pool_h=2, pool_w=2, stride=2),
+            conv[4], L.Relu(), conv[5], L.Relu(), L.Pooling(pool_h=2, pool_w=2, stride=2),
+            L.Affine(p["W7"], p["b7"]), L.Relu(), L.Dropout(0.5),
+            L.Affine(p["W8"], p["b8"]), L.Dropout(0.5),
+        ]  # fmt: skip
+        self.last_layer = L.SoftmaxWithLoss()
+        self._build_graph()
+
+    def loss(self, x, t):
+        """The loss in training mode (dropout on, drawing masks), as the book's DeepConvNet.loss."""
+        x = self._x(x, "loss")
+        return self._loss(x, self._t(t, x.shape[0], "loss"), True)
+
+    def gradient(self, x, t):
+        """Backpropagated gradients of the training-mode loss: W1, b1, ..., W8, b8."""
+        x = self._x(x, "gradient")
+        self._backprop(x, self._t(t, x.shape[0], "gradient"))
+        return self._grads([self.layers[i] for i in self.PARAM_LAYERS])

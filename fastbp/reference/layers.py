@@ -138,3 +138,50 @@ class Pooling:
         return k.maxpool_backward(
             dout, self.arg_max, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad
         )
+
+
+class Dropout:
+    uses_train_flg = True
+
+    def __init__(self, dropout_ratio=0.5):
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+
+    def forward(self, x, train_flg=True):
+        if train_flg:
+            out, self.mask = k.dropout_forward(x, np.random.rand(*x.shape), self.dropout_ratio)
+            return out
+        return x * (1.0 - self.dropout_ratio)
+
+    def backward(self, dout):
+        return k.dropout_backward(dout, self.mask)
+
+
+class BatchNormalization:
+    uses_train_flg = True
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        self.gamma, self.beta, self.momentum = gamma, beta, momentum
+        self.running_mean, self.running_var = running_mean, running_var
+        self.input_shape = self.batch_size = self.xc = self.xn = self.std = self.dgamma = self.dbeta = None
+
+    def forward(self, x, train_flg=True):
+        self.input_shape = x.shape
+        x = x.reshape(x.shape[0], -1).astype(self.gamma.dtype, copy=False)
+        if self.running_mean is None:
+            self.running_mean = np.zeros(x.shape[1], self.gamma.dtype)
+            self.running_var = np.zeros(x.shape[1], self.gamma.dtype)
+        if train_flg:
+            out, self.xc, self.xn, self.std, self.running_mean, self.running_var = k.batchnorm_forward_train(
+                x, self.gamma, self.beta, self.momentum, self.running_mean, self.running_var
+            )
+            self.batch_size = x.shape[0]
+        else:
+            out = k.batchnorm_forward_test(x, self.gamma, self.beta, self.running_mean, self.running_var)
+        return out.reshape(self.input_shape)
+
+    def backward(self, dout):
+        dx, self.dgamma, self.dbeta = k.batchnorm_backward(
+            dout.reshape(dout.shape[0], -1), self.gamma, self.xc, self.xn, self.std
+        )
+        return dx.reshape(self.input_shape)
