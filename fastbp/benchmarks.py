@@ -25,6 +25,8 @@ import numpy as np
 BATCHES = (1, 32, 100, 256, 1000)
 DTYPES = ("float64", "float32")
 NETS = {"TwoLayerNet 784-50-10": (784, [50], 10), "MultiLayerNet 784-100x5-10": (784, [100] * 5, 10)}
+CONV_NETS = ("SimpleConvNet", "DeepConvNet")
+CONV_BATCHES = (1, 100)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,25 @@ def _layer_pair(name, n, dtype):
         W = (r.standard_normal((100, 100)) * 0.1).astype(dtype)
         b = np.zeros(100, dtype)
         return L.Affine(W, b), R.Affine(W, b), r.standard_normal((n, 100)).astype(dtype), (n, 100), ()
+    if name == "convolution":  # SimpleConvNet's Conv1: 30 5x5 filters on MNIST-sized images
+        W = (r.standard_normal((30, 1, 5, 5)) * 0.01).astype(dtype)
+        b = np.zeros(30, dtype)
+        x = r.random((n, 1, 28, 28)).astype(dtype)
+        return L.Convolution(W, b), R.Convolution(W, b), x, (n, 30, 24, 24), ()
+    if name == "pooling":  # SimpleConvNet's Pool1
+        x = r.standard_normal((n, 30, 24, 24)).astype(dtype)
+        return L.Pooling(2, 2, 2), R.Pooling(2, 2, 2), x, (n, 30, 12, 12), ()
+    if name == "batchnorm":
+        g, bb = np.ones(100, dtype), np.zeros(100, dtype)
+        return (
+            L.BatchNormalization(g, bb),
+            R.BatchNormalization(g, bb),
+            r.standard_normal((n, 100)).astype(dtype),
+            (n, 100),
+            (),
+        )
+    if name == "dropout":
+        return L.Dropout(0.5), R.Dropout(0.5), r.standard_normal((n, 100)).astype(dtype), (n, 100), ()
     if name == "softmax_ce":
         t = r.integers(0, 10, n).astype(np.uint8)
         return L.SoftmaxWithLoss(), R.SoftmaxWithLoss(), r.standard_normal((n, 10)).astype(dtype), None, (t,)
@@ -58,10 +79,26 @@ def _layer_pair(name, n, dtype):
 
 def _op_cases(batches, dtypes):
     cases = []
-    for name in ("affine", "relu", "leaky_relu", "sigmoid", "tanh", "softmax_ce"):
+    shapes = {
+        "softmax_ce": "({n}, 10)",
+        "convolution": "({n}, 1, 28, 28) 30x5x5",
+        "pooling": "({n}, 30, 24, 24) 2x2",
+    }
+    for name in (
+        "affine",
+        "relu",
+        "leaky_relu",
+        "sigmoid",
+        "tanh",
+        "softmax_ce",
+        "batchnorm",
+        "dropout",
+        "convolution",
+        "pooling",
+    ):
         for dtype in dtypes:
-            for n in batches:
-                shape = f"({n}, {10 if name == 'softmax_ce' else 100})"
+            for n in batches if name not in ("convolution", "pooling") else [b for b in batches if b <= 100]:
+                shape = shapes.get(name, "({n}, 100)").format(n=n)
                 for direction in ("forward", "backward"):
                     group = f"{name} {direction} {shape} {dtype}"
                     for impl in ("fastbp", "numpy"):
@@ -109,9 +146,34 @@ def _update_maker(opt_name, impl, dtype):
     return make
 
 
+def _conv_step_maker(net_name, impl, n, dtype):
+    def make():
+        from . import nets
+        from .data import load_embedded_mnist
+        from .optimizer import Adam
+        from .reference.optimizer import Adam as RefAdam
+
+        (x, t), _ = load_embedded_mnist(flatten=False)
+        x, t = np.ascontiguousarray(x[:n], dtype=dtype), t[:n]
+        np.random.seed(0)
+        net = getattr(nets, net_name)(dtype=dtype, backend="fastbp" if impl == "fastbp" else "numpy")
+        opt = Adam() if impl == "fastbp" else RefAdam()  # the book trains both with Adam
+        return lambda: opt.update(net.params, net.gradient(x, t))
+
+    return make
+
+
 def _step_cases(batches, dtypes, nets):
     cases = []
-    for net_name in nets:
+    for net_name in CONV_NETS:
+        if net_name not in nets:
+            continue
+        for dtype in dtypes:
+            for n in [b for b in batches if b in CONV_BATCHES]:
+                group = f"{net_name} step batch {n} {dtype}"
+                for impl in ("fastbp", "numpy"):
+                    cases.append(Case("step", group, impl, _conv_step_maker(net_name, impl, n, dtype)))
+    for net_name in [m for m in nets if m in NETS]:
         for dtype in dtypes:
             for n in batches:
                 group = f"{net_name} step batch {n} {dtype}"
@@ -172,7 +234,7 @@ def _gemm_floor(x, sizes, dtype):
     return run
 
 
-def cases(kinds=("op", "step"), batches=BATCHES, dtypes=DTYPES, nets=tuple(NETS)) -> list[Case]:
+def cases(kinds=("op", "step"), batches=BATCHES, dtypes=DTYPES, nets=(*NETS, *CONV_NETS)) -> list[Case]:
     """All benchmark cases of the given kinds, batch sizes, dtypes and networks."""
     out = []
     if "op" in kinds:

@@ -185,3 +185,14 @@ def test_pooling_rejects_bad_input():
     p.forward(np.ones((1, 1, 4, 4)))
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(1, 1, 2, 2\)"):
         p.backward(np.ones((1, 1, 4, 4)))
+
+
+def test_pooling_nan_wins_like_numpy():
+    x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1] = np.nan
+    x[0, 0, 1, 0] = np.nan
+    for pad in (0, 1):
+        fast = L.Pooling(2, 2, 2, pad)._forward(x)
+        slow = R.Pooling(2, 2, 2, pad).forward(x)
+        assert_array_equal(np.isnan(fast), np.isnan(slow))
+        assert_array_equal(fast[~np.isnan(fast)], slow[~np.isnan(slow)])

@@ -101,8 +101,11 @@ def nchw_to_rows(dout, rows, db):
 def maxpool_forward(x, ph, pw, stride, pad, out, arg):
     """out[n, c, i, j] = the max of x over window (i, j); arg = its flat index in the window.
 
-    The first maximum wins ties, as the book's argmax does.
+    The first maximum wins ties, as the book's argmax does; a NaN wins over numbers (as np.max).
+    Without padding and NaN the loop is branch-light; a NaN anywhere reruns the exact loop.
     """
+    if pad == 0 and _maxpool_nopad(x, ph, pw, stride, out, arg):
+        return
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
     for b in range(n):
@@ -120,11 +123,37 @@ def maxpool_forward(x, ph, pw, stride, pad, out, arg):
                             if wj < 0 or wj >= w:
                                 continue
                             v = x[b, ch, hi, wj]
-                            if best < 0 or v > m or (v != v and m == m):  # NaN wins, as np.max/argmax
+                            if best < 0 or v > m or (v != v and m == m):
                                 m = v
                                 best = p * pw + q
                     out[b, ch, i, j] = m
                     arg[b, ch, i, j] = best
+
+
+@jit
+def _maxpool_nopad(x, ph, pw, stride, out, arg):
+    """maxpool_forward for pad = 0; returns False (results unusable) if x holds a NaN."""
+    n, c = x.shape[0], x.shape[1]
+    oh, ow = out.shape[2], out.shape[3]
+    clean = True
+    for b in range(n):
+        for ch in range(c):
+            for i in range(oh):
+                h0 = i * stride
+                for j in range(ow):
+                    w0 = j * stride
+                    m = x[b, ch, h0, w0]
+                    best = 0
+                    for p in range(ph):
+                        for q in range(pw):
+                            v = x[b, ch, h0 + p, w0 + q]
+                            clean &= v == v
+                            if v > m:
+                                m = v
+                                best = p * pw + q
+                    out[b, ch, i, j] = m
+                    arg[b, ch, i, j] = best
+    return clean
 
 
 @jit
