@@ -436,6 +436,87 @@ class ConvRelu:
         return self.conv.backward(self.relu.backward(dout))
 
 
+class ConvReluPool:
+    """Convolution -> Relu -> Pooling (no pool padding) run one sample at a time, as one node.
+
+    Per sample: im2col into a small buffer, one BLAS product, then bias + ReLU + max pooling read straight
+    from the product -- the full-size convolution output is never written (it was the largest array of
+    the step, written and read twice). Backward rebuilds each sample's patches rather than keeping them.
+    The layers keep what the book's attributes describe: ``conv.x``, ``conv.dW``, ``conv.db``,
+    ``pool.arg_max`` (as a separate Pooling would record it); ``conv.col`` and ``relu.out`` are not
+    materialized in this fused form (None).
+    """
+
+    def __init__(self, conv: Convolution, relu: Relu, pool: Pooling):
+        self.conv, self.relu, self.pool = conv, relu, pool
+
+    def _geometry(self, x):
+        conv, pool = self.conv, self.pool
+        fn, c, fh, fw = conv.W.shape
+        oh = _out_size(x.shape[2], fh, conv.stride, conv.pad)
+        ow = _out_size(x.shape[3], fw, conv.stride, conv.pad)
+        poh = _out_size(oh, pool.pool_h, pool.stride, 0)
+        pow_ = _out_size(ow, pool.pool_w, pool.stride, 0)
+        return fn, c * fh * fw, oh, ow, poh, pow_
+
+    def _forward(self, x):
+        conv, pool = self.conv, self.pool
+        W = conv.W
+        if x.dtype != W.dtype or not x.flags.c_contiguous:
+            xb = conv._buffer("x", x.shape, W.dtype)
+            np.copyto(xb, x)
+            x = xb
+        fn, ck, oh, ow, poh, pow_ = self._geometry(x)
+        n = x.shape[0]
+        colt = conv._buffer("colt", (ck, oh * ow), W.dtype)
+        rows = conv._buffer("rowst", (fn, oh * ow), W.dtype)
+        out = pool._buffer("out", (n, fn, poh, pow_), W.dtype)
+        arg = pool._buffer("arg", (n, fn, poh, pow_), np.int64)
+        Wf = W.reshape(fn, -1)
+        fh, fw = W.shape[2], W.shape[3]
+        for s in range(n):  # per sample: every intermediate stays in the cache
+            _conv.im2col_t(x[s], fh, fw, conv.stride, conv.pad, colt)
+            np.dot(Wf, colt, out=rows)
+            _conv.relu_pool_t(rows, conv.b, ow, pool.pool_h, pool.pool_w, pool.stride, out[s], arg[s])
+        conv.x, conv.col, conv.col_W, conv._out = x, None, Wf.T, None
+        self.relu.out = None
+        pool.x, pool.arg_max, pool._out = None, arg, out
+        return out
+
+    def _backward(self, dout, need_dx=True):
+        conv, pool = self.conv, self.pool
+        W, x = conv.W, conv.x
+        fn, ck, oh, ow, _, _ = self._geometry(x)
+        fh, fw = W.shape[2], W.shape[3]
+        Wf = W.reshape(fn, -1)
+        colt = conv._buffer("colt", (ck, oh * ow), W.dtype)
+        drows = conv._buffer("drowst", (fn, oh * ow), W.dtype)
+        part = conv._buffer("dWpart", (fn, ck), W.dtype)
+        conv.db = db = conv._buffer("db", conv.b.shape, W.dtype)
+        conv.dW = dW = conv._buffer("dW", W.shape, W.dtype)
+        dWf = dW.reshape(fn, -1)
+        db[...] = 0
+        dWf[...] = 0
+        dx = conv._buffer("dx", x.shape, W.dtype) if need_dx else None
+        dcol = conv._buffer("dcolt", (ck, oh * ow), W.dtype) if need_dx else None
+        out, arg = pool._out, pool.arg_max
+        for s in range(x.shape[0]):
+            _conv.relu_pool_t_backward(dout[s], out[s], arg[s], ow, pool.pool_w, pool.stride, drows, db)
+            _conv.im2col_t(x[s], fh, fw, conv.stride, conv.pad, colt)
+            np.dot(drows, colt.T, out=part)
+            np.add(dWf, part, out=dWf)
+            if need_dx:
+                np.dot(Wf.T, drows, out=dcol)
+                _conv.col2im_t(dcol, fh, fw, conv.stride, conv.pad, dx[s])
+        return dx
+
+    def forward(self, x):
+        return self.pool.forward(self.relu.forward(self.conv.forward(x)))
+
+    def backward(self, dout):
+        return self.conv.backward(self.relu.backward(self.pool.backward(dout)))
+
+
 class Dropout(Layer):
     """Dropout as the book does it (non-inverted): in training each element is kept where a uniform
     draw exceeds ``dropout_ratio`` (``mask``), else zeroed; at test time x is scaled by 1 - ratio.

@@ -108,7 +108,16 @@ class _Net:
         while i < len(layers):
             a = layers[i]
             nxt = layers[i + 1] if i + 1 < len(layers) else None
-            if type(nxt) is L.Relu and type(a) in (L.Affine, L.Convolution):
+            third = layers[i + 2] if i + 2 < len(layers) else None
+            if (
+                type(a) is L.Convolution
+                and type(nxt) is L.Relu
+                and type(third) is L.Pooling
+                and third.pad == 0
+            ):
+                nodes.append(L.ConvReluPool(a, nxt, third))
+                i += 3
+            elif type(nxt) is L.Relu and type(a) in (L.Affine, L.Convolution):
                 nodes.append(L.AffineRelu(a, nxt) if type(a) is L.Affine else L.ConvRelu(a, nxt))
                 i += 2
             else:

@@ -208,3 +208,32 @@ def test_save_and_load_round_trip(tmp_path):
     x = np.random.rand(2, 1, 28, 28)
     assert_array_equal(a.predict(x), b.predict(x))
     assert b.layers[18].W is b.params["W8"]
+
+
+@pytest.mark.parametrize("pool", [(2, 2, 2), (3, 3, 2), (2, 2, 1)])
+@pytest.mark.parametrize("conv", [(3, 1, 0), (3, 1, 1), (5, 2, 2)])
+def test_fused_conv_relu_pool_equals_the_three_layers(pool, conv):
+    from fastbp import layers as L
+
+    r = np.random.default_rng(0)
+    fs, stride, pad = conv
+    W, b = r.standard_normal((4, 2, fs, fs)), r.standard_normal(4) * 0.1
+    x = r.standard_normal((3, 2, 11, 10))
+    x[0, 0, :2] = 0.0  # ties (zeros after ReLU) inside windows
+    sep = [L.Convolution(W, b, stride, pad), L.Relu(), L.Pooling(*pool)]
+    fused_layers = [L.Convolution(W, b, stride, pad), L.Relu(), L.Pooling(*pool)]
+    fused = L.ConvReluPool(*fused_layers)
+    want = sep[2].forward(sep[1].forward(sep[0].forward(x)))
+    got = fused._forward(x)
+    assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    assert_array_equal(fused_layers[2].arg_max, sep[2].arg_max)
+    d = r.standard_normal(want.shape)
+    dx_want = sep[0].backward(sep[1].backward(sep[2].backward(d)))
+    dx = fused._backward(d.copy())
+    assert_allclose(dx, dx_want, rtol=1e-12, atol=1e-14)
+    assert_allclose(fused_layers[0].dW, sep[0].dW, rtol=1e-12, atol=1e-14)
+    assert_allclose(fused_layers[0].db, sep[0].db, rtol=1e-12, atol=1e-14)
+    x[1, 1, 3, 3] = np.nan  # NaN takes the exact path and wins, as in the separate layers
+    got = fused._forward(x)
+    want = sep[2]._forward(sep[1]._forward(sep[0]._forward(x)))  # unchecked: the public forward refuses NaN
+    assert_array_equal(np.isnan(got), np.isnan(want))
