@@ -281,9 +281,10 @@ class Convolution(Layer):
     """2-D convolution (cross-correlation, as the book): NCHW in, NCHW out.
 
     W: (FN, C, FH, FW), b: (FN,), ``stride`` >= 1, ``pad`` >= 0 (zeros). x: (N, C, H, W) ->
-    (N, FN, OH, OW) with OH = (H + 2 pad - FH) // stride + 1. Runs as im2col + one BLAS product +
-    one pass adding the bias into NCHW (a contiguous array, where the book returns a transposed view).
-    Attributes as the book: ``x``, ``col`` (N*OH*OW, C*FH*FW), ``col_W`` (C*FH*FW, FN), ``dW``, ``db``.
+    (N, FN, OH, OW) with OH = (H + 2 pad - FH) // stride + 1, a contiguous array (the book returns a
+    transposed view). Runs one sample at a time: the sample's patches, one BLAS product written straight
+    into the output, the bias in place. Attributes as the book: ``x``, ``dW``, ``db``, and ``col``
+    (N*OH*OW, C*FH*FW) and ``col_W`` (C*FH*FW, FN), computed on access.
     """
 
     def __init__(self, W, b, stride=1, pad=0):
@@ -299,7 +300,7 @@ class Convolution(Layer):
         self.W, self.b = W, b
         self.stride = _int_arg(stride, "stride", where, 1)
         self.pad = _int_arg(pad, "pad", where, 0)
-        self.x = self.col = self.col_W = self.dW = self.db = None
+        self.x = self.dW = self.db = None
         self._out = None
 
     def forward(self, x):
@@ -325,41 +326,82 @@ class Convolution(Layer):
         dout = self._grad_in(dout, self._out, "Convolution.backward")
         return self._backward(dout)
 
+    @property
+    def col(self):
+        """The book's im2col matrix of the last input, (N*OH*OW, C*FH*FW), computed on access (the
+        compiled path works one sample at a time and never holds it)."""
+        if self.x is None:
+            return None
+        fh, fw = self.W.shape[2], self.W.shape[3]
+        return im2col(self.x, fh, fw, self.stride, self.pad)
+
+    @col.setter
+    def col(self, value):  # accepted for the book's code that assigns it; recomputed on access
+        pass
+
+    @property
+    def col_W(self):
+        """W as the book's (C*FH*FW, FN) matrix (a view of W)."""
+        return self.W.reshape(self.W.shape[0], -1).T
+
+    @col_W.setter
+    def col_W(self, value):
+        pass
+
+    def _geometry(self, x):
+        fn, c, fh, fw = self.W.shape
+        oh = _out_size(x.shape[2], fh, self.stride, self.pad)
+        ow = _out_size(x.shape[3], fw, self.stride, self.pad)
+        return fn, c * fh * fw, oh, ow
+
     def _forward(self, x, relu=None):
+        """Per sample: patches (transposed) into a small buffer, W @ patches straight into the NCHW
+        output, bias (and ReLU) in place -- every intermediate stays in the cache."""
         W = self.W
-        fn, c, fh, fw = W.shape
         if x.dtype != W.dtype or not x.flags.c_contiguous:
             xb = self._buffer("x", x.shape, W.dtype)
             np.copyto(xb, x)
             x = xb
-        n, _, h, w = x.shape
-        oh, ow = _out_size(h, fh, self.stride, self.pad), _out_size(w, fw, self.stride, self.pad)
-        col = self._buffer("col", (n * oh * ow, c * fh * fw), W.dtype)
-        _conv.im2col(x, fh, fw, self.stride, self.pad, col)
-        Wf = W.reshape(fn, -1)
-        y = np.dot(col, Wf.T, out=self._buffer("rows", (n * oh * ow, fn), W.dtype))
+        fn, ck, oh, ow = self._geometry(x)
+        fh, fw = W.shape[2], W.shape[3]
+        n = x.shape[0]
         out = self._buffer("out", (n, fn, oh, ow), W.dtype)
-        _conv.rows_to_nchw(y, self.b, out, relu is not None)
+        colt = self._buffer("colt", (ck, oh * ow), W.dtype)
+        Wf = W.reshape(fn, -1)
+        for s in range(n):
+            _conv.im2col_t(x[s], fh, fw, self.stride, self.pad, colt)
+            y = out[s].reshape(fn, oh * ow)
+            np.dot(Wf, colt, out=y)
+            _conv.bias_act_t(y, self.b, relu is not None)
         if relu is not None:
             relu.out = out
-        self.x, self.col, self.col_W, self._out = x, col, Wf.T, out
+        self.x, self._out = x, out
         return out
 
     def _backward(self, dout, need_dx=True, relu=None):
-        W, col = self.W, self.col
-        fn = W.shape[0]
-        if relu is not None:  # through the fused ReLU first, in place as Relu.backward does
-            _act.relu_backward(dout.reshape(-1), relu.out.reshape(-1))
-        rows = self._buffer("rows", (col.shape[0], fn), W.dtype)
-        self.db = self._buffer("db", self.b.shape, W.dtype)
-        _conv.nchw_to_rows(dout, rows, self.db)
-        self.dW = self._buffer("dW", W.shape, W.dtype)
-        np.dot(rows.T, col, out=self.dW.reshape(fn, -1))
-        if not need_dx:
-            return None
-        dcol = np.dot(rows, W.reshape(fn, -1), out=self._buffer("dcol", col.shape, W.dtype))
-        dx = self._buffer("dx", self.x.shape, W.dtype)
-        _conv.col2im(dcol, W.shape[2], W.shape[3], self.stride, self.pad, dx)
+        W, x = self.W, self.x
+        fn, ck, oh, ow = self._geometry(x)
+        fh, fw = W.shape[2], W.shape[3]
+        Wf = W.reshape(fn, -1)
+        colt = self._buffer("colt", (ck, oh * ow), W.dtype)
+        part = self._buffer("dWpart", (fn, ck), W.dtype)
+        self.db = db = self._buffer("db", self.b.shape, W.dtype)
+        self.dW = dW = self._buffer("dW", W.shape, W.dtype)
+        dWf = dW.reshape(fn, -1)
+        db[...] = 0
+        dWf[...] = 0
+        dx = self._buffer("dx", x.shape, W.dtype) if need_dx else None
+        dcolt = self._buffer("dcolt", (ck, oh * ow), W.dtype) if need_dx else None
+        for s in range(x.shape[0]):
+            g = dout[s].reshape(fn, oh * ow)
+            act = relu.out[s].reshape(fn, oh * ow) if relu is not None else g
+            _conv.act_bias_t_backward(g, act, relu is not None, db)
+            _conv.im2col_t(x[s], fh, fw, self.stride, self.pad, colt)
+            np.dot(g, colt.T, out=part)
+            np.add(dWf, part, out=dWf)
+            if need_dx:
+                np.dot(Wf.T, g, out=dcolt)
+                _conv.col2im_t(dcolt, fh, fw, self.stride, self.pad, dx[s])
         return dx
 
 
@@ -443,8 +485,8 @@ class ConvReluPool:
     from the product -- the full-size convolution output is never written (it was the largest array of
     the step, written and read twice). Backward rebuilds each sample's patches rather than keeping them.
     The layers keep what the book's attributes describe: ``conv.x``, ``conv.dW``, ``conv.db``,
-    ``pool.arg_max`` (as a separate Pooling would record it); ``conv.col`` and ``relu.out`` are not
-    materialized in this fused form (None).
+    ``pool.arg_max`` (as a separate Pooling would record it), ``conv.col`` (computed on access);
+    ``relu.out`` is not materialized in this fused form (None).
     """
 
     def __init__(self, conv: Convolution, relu: Relu, pool: Pooling):
@@ -478,7 +520,7 @@ class ConvReluPool:
             _conv.im2col_t(x[s], fh, fw, conv.stride, conv.pad, colt)
             np.dot(Wf, colt, out=rows)
             _conv.relu_pool_t(rows, conv.b, ow, pool.pool_h, pool.pool_w, pool.stride, out[s], arg[s])
-        conv.x, conv.col, conv.col_W, conv._out = x, None, Wf.T, None
+        conv.x, conv._out = x, None
         self.relu.out = None
         pool.x, pool.arg_max, pool._out = None, arg, out
         return out

@@ -329,3 +329,34 @@ def relu_pool_t_backward(dout, out, arg, ow, pw, stride, drows, db):
                     g = dout[k, i, j]
                     drows[k, (i * stride + a // pw) * ow + (j * stride + a % pw)] += g
                     db[k] += g
+
+
+@jit
+def bias_act_t(y, b, relu):
+    """One sample's convolution output in place: y (F, OH*OW) += b[f] per row, then max(., 0) if relu."""
+    f, p = y.shape
+    zero = y.dtype.type(0)
+    for k in range(f):
+        bk = b[k]
+        for r in range(p):
+            v = y[k, r] + bk
+            if relu and v <= zero:
+                v = zero
+            y[k, r] = v
+
+
+@jit
+def act_bias_t_backward(dy, out, relu, db):
+    """Back through one sample's (ReLU and) bias: dy (F, OH*OW) zeroed where out <= 0 if relu (in
+    place, as Relu.backward), and db[f] += the row sums."""
+    f, p = dy.shape
+    zero = dy.dtype.type(0)
+    for k in range(f):
+        acc = zero
+        for r in range(p):
+            g = dy[k, r]
+            if relu and out[k, r] <= zero:
+                g = zero
+                dy[k, r] = zero
+            acc += g
+        db[k] += acc
