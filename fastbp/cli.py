@@ -29,6 +29,18 @@ class UsageError(Exception):
     """A command-line argument that cannot work; reported in one line, exit status 2."""
 
 
+def _pyplot():
+    """matplotlib's pyplot on a file backend, or a UsageError saying how to get it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib)") from None
+    return plt
+
+
 def _gradcheck(args) -> int:
     from .nets import TwoLayerNet
 
@@ -96,16 +108,7 @@ def _init_arg(text):
 def _train(args) -> int:
     from .trainer import OPTIMIZERS as OPT_CLASSES
 
-    if args.plot:
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise UsageError(
-                "--plot needs matplotlib, which is not installed (pip install matplotlib)"
-            ) from None
+    plt = _pyplot() if args.plot else None
     t0 = time.perf_counter()
     name, ((x_train, t_train), (x_test, t_test)) = _load_data(args.data, not args.no_download)
     load_s = time.perf_counter() - t0
@@ -177,16 +180,7 @@ def _bench(args) -> int:
 
     from . import benchmarks as B
 
-    if args.plot:
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise UsageError(
-                "--plot needs matplotlib, which is not installed (pip install matplotlib)"
-            ) from None
+    plt = _pyplot() if args.plot else None
     kinds = ("op", "step") if args.kind == "all" else (args.kind,)
     try:
         batches = tuple(int(b) for b in args.batches.split(","))

@@ -244,27 +244,28 @@ class Affine(Layer):
         return dx.reshape(self.original_x_shape)
 
 
-class AffineRelu:
-    """Affine followed by Relu, run as one node: bias and ReLU fused in the passes over the GEMM output.
+class WithRelu:
+    """A layer (Affine or Convolution) followed by a Relu, run as one node: the bias and the ReLU share
+    the pass over the product's output, and on the way back the ReLU mask and the bias gradient share one.
 
     The networks use it in place of the two layers when one feeds the other; both layers keep their
-    state and attributes (``affine.x``, ``affine.dW``, ``relu.out``, ``relu.mask``) as if run apart.
+    state and attributes (``x``, ``dW``, ``db``, ``relu.out``, ``relu.mask``) as if run apart.
     """
 
-    def __init__(self, affine: Affine, relu: Relu):
-        self.affine, self.relu = affine, relu
+    def __init__(self, layer, relu: Relu):
+        self.layer, self.relu = layer, relu
 
     def _forward(self, x):
-        return self.affine._forward(x, self.relu)
+        return self.layer._forward(x, self.relu)
 
     def _backward(self, dout, need_dx=True):
-        return self.affine._backward(dout, need_dx, self.relu)
+        return self.layer._backward(dout, need_dx, self.relu)
 
     def forward(self, x):
-        return self.relu.forward(self.affine.forward(x))
+        return self.relu.forward(self.layer.forward(x))
 
     def backward(self, dout):
-        return self.affine.backward(self.relu.backward(dout))
+        return self.layer.backward(self.relu.backward(dout))
 
 
 def _int_arg(v, name, where, lo):
@@ -457,25 +458,6 @@ class Pooling(Layer):
         dx = self._buffer("dx", self.x.shape, dout.dtype)
         _conv.maxpool_backward(dout, self.arg_max, self.pool_w, self.stride, self.pad, dx)
         return dx
-
-
-class ConvRelu:
-    """Convolution followed by Relu, run as one node (bias and ReLU in the pass that writes NCHW)."""
-
-    def __init__(self, conv: Convolution, relu: Relu):
-        self.conv, self.relu = conv, relu
-
-    def _forward(self, x):
-        return self.conv._forward(x, self.relu)
-
-    def _backward(self, dout, need_dx=True):
-        return self.conv._backward(dout, need_dx, self.relu)
-
-    def forward(self, x):
-        return self.relu.forward(self.conv.forward(x))
-
-    def backward(self, dout):
-        return self.conv.backward(self.relu.backward(dout))
 
 
 class ConvReluPool:

@@ -118,17 +118,17 @@ class _Net:
                 nodes.append(L.ConvReluPool(a, nxt, third))
                 i += 3
             elif type(nxt) is L.Relu and type(a) in (L.Affine, L.Convolution):
-                nodes.append(L.AffineRelu(a, nxt) if type(a) is L.Affine else L.ConvRelu(a, nxt))
+                nodes.append(L.WithRelu(a, nxt))
                 i += 2
             else:
                 nodes.append(a)
                 i += 1
         self._graph = Graph.sequential(nodes, validate=False)
-        # A ReLU MLP (AffineRelu nodes, then one Affine) can take the compiled small-batch path.
-        fused = [type(n) is _fast_layers.AffineRelu for n in nodes]
+        # A ReLU MLP (Affine+ReLU nodes, then one Affine) can take the compiled small-batch path.
+        fused = [type(n) is _fast_layers.WithRelu and type(n.layer) is _fast_layers.Affine for n in nodes]
         mlp = nodes and all(fused[:-1]) and type(nodes[-1]) is _fast_layers.Affine
         self._mlp_layers = (
-            ([n.affine for n in nodes[:-1]] + [nodes[-1]], [n.relu for n in nodes[:-1]]) if mlp else None
+            ([n.layer for n in nodes[:-1]] + [nodes[-1]], [n.relu for n in nodes[:-1]]) if mlp else None
         )
         self._mlp_cache = None
 

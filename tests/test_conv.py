@@ -134,7 +134,7 @@ def test_fused_conv_relu_equals_the_two_layers(rng):
     W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
     x = rng.standard_normal((2, 2, 6, 6))
     c1, r1, c2, r2 = L.Convolution(W, b, 1, 1), L.Relu(), L.Convolution(W, b, 1, 1), L.Relu()
-    fused = L.ConvRelu(c2, r2)
+    fused = L.WithRelu(c2, r2)
     assert_array_equal(fused._forward(x), r1.forward(c1.forward(x)))
     d = rng.standard_normal((2, 3, 6, 6))
     assert_allclose(fused._backward(d.copy()), c1.backward(r1.backward(d.copy())), rtol=1e-14)

@@ -411,7 +411,7 @@ def test_fused_affine_relu_matches_the_two_layers_and_keeps_their_state(rng):
     x, dout = rng.standard_normal((5, 6)), rng.standard_normal((5, 4))
     a1, r1 = L.Affine(W, b), L.Relu()
     a2, r2 = L.Affine(W, b), L.Relu()
-    fused = L.AffineRelu(a2, r2)
+    fused = L.WithRelu(a2, r2)
     assert_array_equal(fused._forward(x), r1.forward(a1.forward(x)))
     assert_array_equal(r2.mask, r1.mask)
     assert_array_equal(fused._backward(dout.copy()), a1.backward(r1.backward(dout.copy())))
@@ -419,4 +419,4 @@ def test_fused_affine_relu_matches_the_two_layers_and_keeps_their_state(rng):
     assert_array_equal(a2.db, a1.db)
     assert fused._backward(dout.copy(), need_dx=False) is None
     a3, r3 = L.Affine(W, b), L.Relu()  # the checked entry points run the two layers
-    assert_array_equal(L.AffineRelu(a3, r3).forward(x), r1.out)
+    assert_array_equal(L.WithRelu(a3, r3).forward(x), r1.out)
