@@ -465,7 +465,8 @@ class ConvReluPool:
 
     Per sample: im2col into a small buffer, one BLAS product, then bias + ReLU + max pooling read straight
     from the product -- the full-size convolution output is never written (it was the largest array of
-    the step, written and read twice). Backward rebuilds each sample's patches rather than keeping them.
+    the step, written and read twice). Backward rebuilds each sample's patches and visits only the
+    window winners (at most one position in ph*pw carries a gradient).
     The layers keep what the book's attributes describe: ``conv.x``, ``conv.dW``, ``conv.db``,
     ``pool.arg_max`` (as a separate Pooling would record it), ``conv.col`` (computed on access);
     ``relu.out`` is not materialized in this fused form (None).
@@ -513,25 +514,23 @@ class ConvReluPool:
         fn, ck, oh, ow, _, _ = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
         Wf = W.reshape(fn, -1)
-        colt = conv._buffer("colt", (ck, oh * ow), W.dtype)
-        drows = conv._buffer("drowst", (fn, oh * ow), W.dtype)
-        part = conv._buffer("dWpart", (fn, ck), W.dtype)
+        col = conv._buffer("col1", (oh * ow, ck), W.dtype)
         conv.db = db = conv._buffer("db", conv.b.shape, W.dtype)
         conv.dW = dW = conv._buffer("dW", W.shape, W.dtype)
         dWf = dW.reshape(fn, -1)
         db[...] = 0
         dWf[...] = 0
         dx = conv._buffer("dx", x.shape, W.dtype) if need_dx else None
-        dcol = conv._buffer("dcolt", (ck, oh * ow), W.dtype) if need_dx else None
+        dcol = conv._buffer("dcol1", (oh * ow, ck), W.dtype) if need_dx else col
         out, arg = pool._out, pool.arg_max
         for s in range(x.shape[0]):
-            _conv.relu_pool_t_backward(dout[s], out[s], arg[s], ow, pool.pool_w, pool.stride, drows, db)
-            _conv.im2col_t(x[s], fh, fw, conv.stride, conv.pad, colt)
-            np.dot(drows, colt.T, out=part)
-            np.add(dWf, part, out=dWf)
+            # at most one position per pooling window carries a gradient: a sparse pass beats GEMMs
+            _conv.im2col(x[s : s + 1], fh, fw, conv.stride, conv.pad, col)
+            _conv.relu_pool_backward_sparse(
+                dout[s], out[s], arg[s], ow, pool.pool_w, pool.stride, col, Wf, dWf, db, dcol, need_dx
+            )
             if need_dx:
-                np.dot(Wf.T, drows, out=dcol)
-                _conv.col2im_t(dcol, fh, fw, conv.stride, conv.pad, dx[s])
+                _conv.col2im(dcol, fh, fw, conv.stride, conv.pad, dx[s : s + 1])
         return dx
 
     def forward(self, x):

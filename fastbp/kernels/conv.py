@@ -360,3 +360,35 @@ def act_bias_t_backward(dy, out, relu, db):
                 dy[k, r] = zero
             acc += g
         db[k] += acc
+
+
+@jit
+def relu_pool_backward_sparse(dout, out, arg, ow, pw, stride, col, Wf, dW, db, dcol, need_dx):
+    """Back through pooling, ReLU, bias and the convolution of one sample, touching only the positions
+    that won a window with a positive maximum (at most one in ph*pw): instead of a dense product with a
+    mostly-zero gradient, each such output adds g * (its patch) to dW[k] and, if need_dx, g * W[k] to
+    the patch's gradient.
+
+    dout, out, arg: (F, POH, POW); col, dcol: (OH*OW, C*FH*FW) this sample's patches and their
+    gradient (overwritten); Wf, dW: (F, C*FH*FW), dW and db accumulate.
+    """
+    f, poh, pw_out = dout.shape
+    ck = col.shape[1]
+    zero = out.dtype.type(0)
+    if need_dx:
+        dcol[...] = 0
+    for k in range(f):
+        acc = zero
+        for i in range(poh):
+            for j in range(pw_out):
+                if out[k, i, j] > zero:
+                    a = arg[k, i, j]
+                    g = dout[k, i, j]
+                    r = (i * stride + a // pw) * ow + (j * stride + a % pw)
+                    acc += g
+                    for q in range(ck):
+                        dW[k, q] += g * col[r, q]
+                    if need_dx:
+                        for q in range(ck):
+                            dcol[r, q] += g * Wf[k, q]
+        db[k] += acc
