@@ -29,17 +29,23 @@ def im2col(x, fh, fw, stride, pad, col):
         for y in range(oh):
             for z in range(ow):
                 r = (b * oh + y) * ow + z
+                w0 = z * stride - pad
+                inside = w0 >= 0 and w0 + fw <= w  # the window's columns need no checks
                 q = 0
                 for ch in range(c):
                     for i in range(fh):
                         hi = y * stride + i - pad
-                        for j in range(fw):
-                            wj = z * stride + j - pad
-                            if 0 <= hi < h and 0 <= wj < w:
-                                col[r, q] = x[b, ch, hi, wj]
-                            else:
-                                col[r, q] = zero
-                            q += 1
+                        if inside and 0 <= hi < h:
+                            for j in range(fw):
+                                col[r, q + j] = x[b, ch, hi, w0 + j]
+                        else:
+                            for j in range(fw):
+                                wj = w0 + j
+                                if 0 <= hi < h and 0 <= wj < w:
+                                    col[r, q + j] = x[b, ch, hi, wj]
+                                else:
+                                    col[r, q + j] = zero
+                        q += fw
 
 
 @jit
@@ -212,8 +218,11 @@ def im2col_t(x, fh, fw, stride, pad, colt):
                         continue
                     for z in range(z0):
                         colt[q, base + z] = zero
-                    for z in range(z0, z1):
-                        colt[q, base + z] = x[ch, hi, z * stride + j - pad]
+                    if stride == 1:  # a contiguous copy: vectorises
+                        colt[q, base + z0 : base + z1] = x[ch, hi, z0 + j - pad : z1 + j - pad]
+                    else:
+                        for z in range(z0, z1):
+                            colt[q, base + z] = x[ch, hi, z * stride + j - pad]
                     for z in range(z1, ow):
                         colt[q, base + z] = zero
                 q += 1
