@@ -2,7 +2,9 @@
 
 import sys
 import time
+
 import numpy as np
+
 from fastbp.dataset.mnist import load_mnist
 from fastbp.nets import SimpleConvNet
 from fastbp.trainer import Trainer
@@ -39,12 +41,14 @@ if max_steps:
         trainer.train_step()
     el = time.perf_counter() - t0
     print(
-        f"{backend}: {max_steps} steps in {el:.1f} s, {el / max_steps * 1e3:.1f} ms/step (incl. the book's extra loss pass)"
+        f"{backend}: {max_steps} steps in {el:.1f} s, {el / max_steps * 1e3:.1f} ms/step "
+        "(incl. the book's extra loss pass)"
     )
 else:
     acc = trainer.train()
     el = time.perf_counter() - t0
     print(
-        f"{backend}: 20 epochs in {el:.1f} s; final test accuracy {acc:.4f}; train acc (last eval, 1000) {trainer.train_acc_list[-1]}"
+        f"{backend}: 20 epochs in {el:.1f} s; final test accuracy {acc:.4f}; "
+        f"train acc (last eval, 1000) {trainer.train_acc_list[-1]}"
     )
     print(f"full train accuracy {network.accuracy(x_train, t_train):.4f}")

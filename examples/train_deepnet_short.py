@@ -2,7 +2,9 @@
 
 import sys
 import time
+
 import numpy as np
+
 from fastbp.dataset.mnist import load_mnist
 from fastbp.nets import DeepConvNet
 from fastbp.optimizer import Adam
@@ -14,7 +16,7 @@ net = DeepConvNet()
 opt = Adam(lr=0.001)
 print("before: test acc (first 1000)", net.accuracy(x_test[:1000], t_test[:1000]), flush=True)
 t0 = time.perf_counter()
-for i in range(steps):
+for _ in range(steps):
     idx = np.random.choice(60000, 100)
     opt.update(net.params, net.gradient(x_train[idx], t_train[idx]))
 el = time.perf_counter() - t0
