@@ -14,12 +14,20 @@ from .kernels.checks import all_finite, copy_all_finite, first_bad_label
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def float_array(a, name: str, where: str, ndim: int | None = None, min_ndim: int = 0) -> np.ndarray:
-    """``a`` as a float32/float64 ndarray (no copy if it already is one), else TypeError/ValueError."""
+def float_array(
+    a, name: str, where: str, ndim: int | None = None, min_ndim: int = 0, convert: bool = False
+) -> np.ndarray:
+    """``a`` as a float32/float64 ndarray (no copy if it already is one), else TypeError/ValueError.
+
+    ``convert``: the caller converts to its own dtype anyway, so other float precisions (float16, as
+    the book's chapter 8 feeds) are accepted and returned converted to float64.
+    """
     if not isinstance(a, np.ndarray):
         if isinstance(a, (str, bytes)) or a is None:
             raise TypeError(f"{where}: {name} must be a float32 or float64 array, got {type(a).__name__}")
         a = np.asarray(a)
+    if convert and a.dtype.kind == "f" and a.dtype not in FLOAT_DTYPES:
+        a = a.astype(np.float64)
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{where}: {name} must be a float32 or float64 array, got dtype {a.dtype}"

@@ -37,6 +37,11 @@ from .kernels import softmax_ce as _sce
 from .util import col2im, im2col  # noqa: F401  (the book's layers module exposes these too)
 
 
+def _contiguous(x):
+    """x in C order (a copy only if it is not), keeping a 0-d array 0-d (np.ascontiguousarray would not)."""
+    return x if x.flags.c_contiguous else np.asarray(x, order="C")
+
+
 class Layer:
     """Base of the compiled layers: keeps output buffers and reuses them while shapes stay."""
 
@@ -62,7 +67,7 @@ class Layer:
                 f"{where}: dout must have the forward output's shape {like.shape}, got {dout.shape}"
             )
         _chk.finite(dout, "dout", where)
-        return np.ascontiguousarray(dout, dtype=like.dtype)
+        return _contiguous(dout.astype(like.dtype, copy=False))
 
 
 class _Activation(Layer):
@@ -76,7 +81,7 @@ class _Activation(Layer):
         where = f"{type(self).__name__}.forward"
         x = _chk.float_array(x, "x", where)
         _chk.finite(x, "x", where)
-        return self._forward(np.ascontiguousarray(x))
+        return self._forward(_contiguous(x))
 
     def backward(self, dout):
         """dx = dout * f'(x), for dout of the forward output's shape."""
@@ -195,7 +200,7 @@ class Affine(Layer):
     def forward(self, x):
         """x W + b for a batch x of N samples with D = W.shape[0] features each."""
         where = "Affine.forward"
-        x = _chk.float_array(x, "x", where, min_ndim=2)
+        x = _chk.float_array(x, "x", where, min_ndim=2, convert=True)
         d = int(np.prod(x.shape[1:]))
         if x.shape[0] == 0:
             raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
@@ -307,7 +312,7 @@ class Convolution(Layer):
     def forward(self, x):
         """The convolution of a batch x (N, C, H, W) with the FN filters, plus b."""
         where = "Convolution.forward"
-        x = _chk.float_array(x, "x", where, ndim=4)
+        x = _chk.float_array(x, "x", where, ndim=4, convert=True)
         fn, c, fh, fw = self.W.shape
         if x.shape[1] != c:
             raise ValueError(f"{where}: x has {x.shape[1]} channels (shape {x.shape}), W expects {c}")
@@ -437,7 +442,7 @@ class Pooling(Layer):
         if x.shape[0] == 0:
             raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
         _chk.finite(x, "x", where)
-        return self._forward(np.ascontiguousarray(x))
+        return self._forward(_contiguous(x))
 
     def backward(self, dout):
         """dx: each output gradient at the position of its window's maximum (summed where windows overlap)."""
@@ -556,19 +561,19 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: dropout_ratio must be a number in [0, 1), got {dropout_ratio!r}")
         self.dropout_ratio = float(r)
         self.mask = None
-        self._out = None
+        self._out = self._train_out = None
 
     def forward(self, x, train_flg=True):
         """x * mask (training, a new mask each call) or x * (1 - dropout_ratio) (test)."""
         x = _chk.float_array(x, "x", "Dropout.forward")
         _chk.finite(x, "x", "Dropout.forward")
-        return self._forward(np.ascontiguousarray(x), train_flg)
+        return self._forward(_contiguous(x), train_flg)
 
     def backward(self, dout):
         """dout * mask (of the last training forward)."""
         if self.mask is None:
             raise RuntimeError("Dropout.backward: call forward with train_flg=True before backward")
-        dout = self._grad_in(dout, self._out, "Dropout.backward")
+        dout = self._grad_in(dout, self._train_out, "Dropout.backward")  # the mask's shape
         return self._backward(dout)
 
     def _forward(self, x, train_flg=True):
@@ -577,7 +582,7 @@ class Dropout(Layer):
             u = np.random.rand(*x.shape)
             mask = self._buffer("mask", x.shape, np.bool_)
             _reg.dropout_forward(x, u, self.dropout_ratio, out, mask)
-            self.mask = mask
+            self.mask, self._train_out = mask, out
         else:
             _reg.scale(x, 1.0 - self.dropout_ratio, out)
         self._out = out
@@ -617,7 +622,7 @@ class BatchNormalization(Layer):
         self.running_var = None if running_var is None else self._stat(running_var, "running_var")
         self.input_shape = self.batch_size = self.xc = self.xn = self.std = None
         self.dgamma = self.dbeta = None
-        self._out = None
+        self._out = self._train_out = None
 
     def _stat(self, a, name):
         a = _chk.float_array(a, name, "BatchNormalization", ndim=1)
@@ -646,7 +651,7 @@ class BatchNormalization(Layer):
             raise RuntimeError(
                 "BatchNormalization.backward: call forward with train_flg=True before backward"
             )
-        dout = self._grad_in(dout, self._out, "BatchNormalization.backward")
+        dout = self._grad_in(dout, self._train_out, "BatchNormalization.backward")  # xc, std's batch
         return self._backward(dout)
 
     def _forward(self, x, train_flg=True):
@@ -681,6 +686,8 @@ class BatchNormalization(Layer):
         else:
             _reg.batchnorm_forward_test(x2, self.gamma, self.beta, self.running_mean, self.running_var, out)
         self._out = out.reshape(self.input_shape)
+        if train_flg:
+            self._train_out = self._out
         return self._out
 
     def _backward(self, dout, need_dx=True):
@@ -690,7 +697,7 @@ class BatchNormalization(Layer):
         self.dgamma = self._buffer("dgamma", self.gamma.shape, dt)
         self.dbeta = self._buffer("dbeta", self.beta.shape, dt)
         _reg.batchnorm_backward(d2, self.gamma, self.xc, self.xn, self.std, dx, self.dgamma, self.dbeta)
-        return dx.reshape(self.input_shape)
+        return dx.reshape(self._train_out.shape)
 
 
 class SoftmaxWithLoss(Layer):

@@ -138,7 +138,7 @@ class _Net:
         A float input of the other precision (the book's float32 images into a float64 network) is
         converted and checked in one compiled pass into a buffer the network reuses.
         """
-        x = _chk.float_array(x, "x", where, min_ndim=2)
+        x = _chk.float_array(x, "x", where, min_ndim=2, convert=True)
         n = x.shape[0]
         d = math.prod(x.shape[1:])
         if n == 0:
@@ -257,7 +257,24 @@ class _Net:
         def loss_w(_):
             return self._loss(x, t, True)  # in training mode, as the book's (dropout draws new masks)
 
-        return {key: _numerical_gradient(loss_w, p) for key, p in self.params.items()}
+        return {key: _numerical_gradient(loss_w, self.params[key]) for key in self._param_keys()}
+
+    def _param_keys(self):
+        """The order the book's gradient dicts (and numerical_gradient's draws) go in."""
+        return list(self.params)
+
+    def _owners(self):
+        """{param key: (layer, attribute)}: which layer holds which parameter array."""
+        return {}
+
+    def _relink(self):
+        """Point every layer at the arrays now in ``params``, as the book's load_params does."""
+        for key, (layer, attr) in self._owners().items():
+            setattr(layer, attr, self.params[key])
+
+    def _extra_state(self):
+        """Arrays beyond ``params`` that a checkpoint must carry (BatchNormalization's running stats)."""
+        return {}
 
     def _backprop(self, x, t):
         last = self._last_layer
@@ -274,20 +291,23 @@ class _Net:
         dout = last._backward(1.0) if hasattr(last, "_backward") else last.backward(1)
         self._graph.backward(dout)
 
-    def save_params(self, file_name="params.npz"):
-        """Write ``params`` to ``file_name`` as an .npz archive (atomically; no pickle)."""
-        _ckpt.save(file_name, self.params)
+    def save_params(self, file_name="params.pkl"):
+        """Write ``params`` to ``file_name`` as an .npz archive (atomically; no pickle, whatever the name:
+        the default is the book's ``params.pkl``)."""
+        _ckpt.save(file_name, {**self.params, **self._extra_state()})
 
-    def load_params(self, file_name="params.npz", *, allow_pickle=False):
+    def load_params(self, file_name="params.pkl", *, allow_pickle=False):
         """Read parameters saved by ``save_params`` into ``params``, in place (the layers see them).
 
         The file must hold exactly this network's keys with its shapes; float arrays of the other
         precision are converted. The book's pickle files are refused unless ``allow_pickle=True``
         (unpickling can run arbitrary code: only for files you trust). Nothing changes on error.
         """
+        target = {**self.params, **self._extra_state()}
         _ckpt.load_into(
-            file_name, self.params, allow_pickle=allow_pickle, where=f"{type(self).__name__}.load_params"
+            file_name, target, allow_pickle=allow_pickle, where=f"{type(self).__name__}.load_params"
         )
+        self._relink()
 
 
 class TwoLayerNet(_Net):
@@ -342,6 +362,10 @@ class TwoLayerNet(_Net):
     @property
     def _last_layer(self):
         return self.lastLayer
+
+    def _owners(self):
+        a1, a2 = self.layers["Affine1"], self.layers["Affine2"]
+        return {"W1": (a1, "W"), "b1": (a1, "b"), "W2": (a2, "W"), "b2": (a2, "b")}
 
     def gradient(self, x, t):
         """Backpropagated gradients of ``loss(x, t)``: ``{'W1', 'b1', 'W2', 'b2'}``."""
@@ -419,6 +443,12 @@ class MultiLayerNet(_Net):
     def _affines(self):
         return [self.layers[f"Affine{i}"] for i in range(1, self.hidden_layer_num + 2)]
 
+    def _owners(self):
+        owners = {}
+        for i, a in enumerate(self._affines(), start=1):
+            owners[f"W{i}"], owners[f"b{i}"] = (a, "W"), (a, "b")
+        return owners
+
     def _loss(self, x, t, train_flg=False):
         loss = super()._loss(x, t, train_flg)
         lam = self.weight_decay_lambda
@@ -436,8 +466,15 @@ class MultiLayerNet(_Net):
         lam = self.weight_decay_lambda
         for i, a in enumerate(self._affines(), start=1):
             dW = a.dW
-            if lam and self.backend == "fastbp":
-                _reg.l2_backward(dW, a.W, lam)  # into the layer's dW buffer: no temporary
+            if (
+                lam and self.backend == "fastbp"
+            ):  # into a buffer of the network's: layer.dW stays the data part
+                bufs = self.__dict__.setdefault("_decay_bufs", {})
+                out = bufs.get(i)
+                if out is None or out.shape != dW.shape or out.dtype != dW.dtype:
+                    out = bufs[i] = np.empty_like(dW)
+                _reg.l2_backward(dW, a.W, lam, out)
+                dW = out
             elif lam:
                 dW = _ref_kernels.l2_backward(dW, a.W, lam)
             grads[f"W{i}"], grads[f"b{i}"] = dW, a.db
@@ -515,14 +552,43 @@ class MultiLayerNetExtend(MultiLayerNet):
         self.layers = layers
         self._build_graph()
 
+    def _param_keys(self):
+        keys = []
+        for i in range(1, self.hidden_layer_num + 2):  # the book's order: W, b, gamma, beta per layer
+            keys += [f"W{i}", f"b{i}"]
+            if self.use_batchnorm and i <= self.hidden_layer_num:
+                keys += [f"gamma{i}", f"beta{i}"]
+        return keys
+
+    def _bns(self):
+        if not self.use_batchnorm:
+            return []
+        return [self.layers[f"BatchNorm{i}"] for i in range(1, self.hidden_layer_num + 1)]
+
+    def _owners(self):
+        owners = super()._owners()
+        for i, bn in enumerate(self._bns(), start=1):
+            owners[f"gamma{i}"], owners[f"beta{i}"] = (bn, "gamma"), (bn, "beta")
+        return owners
+
+    def _extra_state(self):
+        state = {}
+        for i, bn in enumerate(self._bns(), start=1):
+            if (
+                bn.running_mean is None
+            ):  # created on the first forward, as the book; a checkpoint needs them now
+                bn.running_mean = np.zeros_like(bn.gamma)
+                bn.running_var = np.zeros_like(bn.gamma)
+            state[f"running_mean{i}"], state[f"running_var{i}"] = bn.running_mean, bn.running_var
+        return state
+
     def gradient(self, x, t):
-        """Backpropagated gradients (training mode, weight decay included), with gamma/beta for BN."""
+        """Backpropagated gradients (training mode, weight decay included), with gamma/beta for BN,
+        in the book's key order."""
         grads = super().gradient(x, t)
-        if self.use_batchnorm:
-            for i in range(1, self.hidden_layer_num + 1):
-                bn = self.layers[f"BatchNorm{i}"]
-                grads[f"gamma{i}"], grads[f"beta{i}"] = bn.dgamma, bn.dbeta
-        return grads
+        for i, bn in enumerate(self._bns(), start=1):
+            grads[f"gamma{i}"], grads[f"beta{i}"] = bn.dgamma, bn.dbeta
+        return {k: grads[k] for k in self._param_keys()}
 
 
 class _ConvNet(_Net):
@@ -602,6 +668,13 @@ class SimpleConvNet(_ConvNet):
             raise ValueError(
                 f"{where}: the {fs}x{fs} filter leaves a {conv_out:g} wide output: too small to pool"
             )
+        if self.input_dim[1] != self.input_dim[2]:
+            raise ValueError(f"{where}: the book's network takes square images, got input_dim {input_dim!r}")
+        if conv_out != int(conv_out) or int(conv_out) % 2:
+            raise ValueError(
+                f"{where}: conv_param gives a {conv_out:g} wide convolution output; the book's network needs "
+                "an even whole number (its 2x2 pooling and Affine1's size assume one)"
+            )
         pool_out = int(fn * (conv_out / 2) * (conv_out / 2))
         dt = self.dtype
         std = weight_init_std
@@ -623,6 +696,10 @@ class SimpleConvNet(_ConvNet):
         self.layers["Affine2"] = L.Affine(self.params["W3"], self.params["b3"])
         self.last_layer = L.SoftmaxWithLoss()
         self._build_graph()
+
+    def _owners(self):
+        layers = [self.layers["Conv1"], self.layers["Affine1"], self.layers["Affine2"]]
+        return {k: (layer, k[0]) for i, layer in enumerate(layers, start=1) for k in (f"W{i}", f"b{i}")}
 
     def gradient(self, x, t):
         """Backpropagated gradients of ``loss(x, t)``: W1, b1 (Conv1), W2, b2, W3, b3."""
@@ -712,6 +789,10 @@ class DeepConvNet(_ConvNet):
         ]  # fmt: skip
         self.last_layer = L.SoftmaxWithLoss()
         self._build_graph()
+
+    def _owners(self):
+        layers = [self.layers[i] for i in self.PARAM_LAYERS]
+        return {k: (layer, k[0]) for i, layer in enumerate(layers, start=1) for k in (f"W{i}", f"b{i}")}
 
     def loss(self, x, t):
         """The loss in training mode (dropout on, drawing masks), as the book's DeepConvNet.loss."""

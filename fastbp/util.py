@@ -72,7 +72,7 @@ def _geometry(shape, filter_h, filter_w, stride, pad, where):
 
 def _float(a):
     a = np.asarray(a)
-    return np.ascontiguousarray(a, dtype=a.dtype if a.dtype.kind == "f" else np.float64)
+    return np.ascontiguousarray(a, dtype=a.dtype if a.dtype in (np.float32, np.float64) else np.float64)
 
 
 def im2col(input_data, filter_h, filter_w, stride=1, pad=0):

@@ -14,9 +14,9 @@ def l2_penalty(W):
 
 
 @jit
-def l2_backward(dW, W, lam):
-    """dW += lam W, in place: the weight-decay term of the gradient."""
-    df, wf = dW.ravel(), W.ravel()
+def l2_backward(dW, W, lam, out):
+    """out = dW + lam W: the gradient with the weight-decay term (dW itself is left as it is)."""
+    df, wf, of = dW.ravel(), W.ravel(), out.ravel()
     a = df.dtype.type(lam)
     for i in range(df.size):
-        df[i] += a * wf[i]
+        of[i] = df[i] + a * wf[i]
