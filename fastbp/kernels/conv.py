@@ -1,19 +1,18 @@
-"""Convolution and max pooling over NCHW batches.
+"""Convolution and max pooling over NCHW batches: the data movement around the BLAS products.
 
-Convolution is im2col + one GEMM (BLAS, called by the layer) + one pass that adds the bias and writes
-NCHW; backward is the reverse. The kernels here are the data movement around the GEMMs, each a single
-pass with padding handled by bounds checks (no padded copy of the input):
+Padding is handled by bounds checks, never by a padded copy of the input.
 
 - ``im2col``: x (N, C, H, W) -> col (N*OH*OW, C*FH*FW), rows in (n, oh, ow) order, columns in
-  (c, i, j) order -- the book's layout.
-- ``col2im``: the adjoint: sums each column entry back into its input position (overlapping windows
-  accumulate, padding is dropped).
-- ``rows_to_nchw``: y (N*OH*OW, F) + b -> out (N, F, OH, OW); ``nchw_to_rows``: the reverse for the
-  output gradient, with the bias gradient summed in the same pass.
-
-Max pooling works on the input directly (no im2col): each window's maximum and where it was (the first
-maximum on ties, as the book's argmax), and backward routes each output gradient to that position.
-Padding of a pooling window never wins: padded positions count as -inf.
+  (c, i, j) order -- the book's layout (``fastbp.util.im2col``, and the fused block's backward).
+- ``col2im``: its adjoint: each column entry added back at its input position.
+- ``im2col_t``/``col2im_t``: one sample's patches transposed, (C*FH*FW, OH*OW), so that the product
+  W @ patches lands in NCHW order; ``bias_act_t``/``act_bias_t_backward`` add the bias (and ReLU) in
+  place and back. The Convolution layer runs on these, one sample at a time.
+- ``relu_pool_t``: bias, ReLU and max pooling read straight from one sample's product (the fused
+  Conv -> ReLU -> Pool block); ``relu_pool_backward_sparse`` goes back through it visiting only the
+  pooling windows' winners.
+- ``maxpool_forward``/``maxpool_backward``: max pooling on the input directly: each window's maximum
+  and where it was (the first on ties, as the book's argmax); padded positions never win.
 """
 
 from .._jit import jit
@@ -321,23 +320,6 @@ def _relu_pool_t_exact(rows, b, ow, ph, pw, stride, out, arg):
                     best = 0
                 out[k, i, j] = m
                 arg[k, i, j] = best
-
-
-@jit
-def relu_pool_t_backward(dout, out, arg, ow, pw, stride, drows, db):
-    """Back through pooling, ReLU and the bias of one sample: drows (F, OH*OW) is zero except each
-    pooled gradient at its window's maximum where that maximum was positive; db accumulates it."""
-    f, poh, pw_out = dout.shape
-    drows[...] = 0
-    zero = out.dtype.type(0)
-    for k in range(f):
-        for i in range(poh):
-            for j in range(pw_out):
-                if out[k, i, j] > zero:
-                    a = arg[k, i, j]
-                    g = dout[k, i, j]
-                    drows[k, (i * stride + a // pw) * ow + (j * stride + a % pw)] += g
-                    db[k] += g
 
 
 @jit

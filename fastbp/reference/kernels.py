@@ -197,25 +197,6 @@ def col2im(col, shape, fh, fw, stride=1, pad=0):
     return img[:, :, pad : h + pad, pad : w + pad]
 
 
-def conv_forward(x, W, b, stride, pad):
-    fn, _, fh, fw = W.shape
-    n, _, h, w = x.shape
-    col = im2col(x, fh, fw, stride, pad)
-    out = col @ W.reshape(fn, -1).T + b
-    return out.reshape(n, out_size(h, fh, stride, pad), out_size(w, fw, stride, pad), fn).transpose(
-        0, 3, 1, 2
-    )
-
-
-def conv_backward(dout, x, W, stride, pad):
-    fn, c, fh, fw = W.shape
-    d = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
-    col = im2col(x, fh, fw, stride, pad)
-    dW = (col.T @ d).T.reshape(fn, c, fh, fw)
-    dx = col2im(d @ W.reshape(fn, -1), x.shape, fh, fw, stride, pad)
-    return dx, dW, d.sum(axis=0)
-
-
 def maxpool_forward(x, ph, pw, stride, pad):
     """(out, arg): window maxima and their flat index in the window; padding is -inf."""
     n, c, h, w = x.shape
