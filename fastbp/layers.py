@@ -468,17 +468,28 @@ class Pooling(Layer):
 class ConvReluPool:
     """Convolution -> Relu -> Pooling (no pool padding) run one sample at a time, as one node.
 
-    Per sample: im2col into a small buffer, one BLAS product, then bias + ReLU + max pooling read straight
+    Per sample: the patches into a buffer, one BLAS product, then bias + ReLU + max pooling read straight
     from the product -- the full-size convolution output is never written (it was the largest array of
-    the step, written and read twice). Backward rebuilds each sample's patches and visits only the
-    window winners (at most one position in ph*pw carries a gradient).
+    the step, written and read twice).
+
+    Two ways back, chosen at construction by ``needs_dx`` (whether the block's input needs a gradient):
+
+    - ``needs_dx=False`` (the network's first layer): the forward keeps each sample's patches, only those
+      holding a nonzero (an MNIST digit's background is 0: ~40% of the 5x5 patches are all zero, and
+      their outputs are the bias alone), so the product skips them; backward sends each window winner's
+      gradient to its patch's column and takes dW as one product per sample, with no patches rebuilt.
+    - ``needs_dx=True``: backward rebuilds each sample's patches and visits only the window winners (at
+      most one position in ph*pw carries a gradient), for dW and the patches' gradient.
+
     The layers keep what the book's attributes describe: ``conv.x``, ``conv.dW``, ``conv.db``,
     ``pool.arg_max`` (as a separate Pooling would record it), ``conv.col`` (computed on access);
     ``relu.out`` is not materialized in this fused form (None).
     """
 
-    def __init__(self, conv: Convolution, relu: Relu, pool: Pooling):
+    def __init__(self, conv: Convolution, relu: Relu, pool: Pooling, needs_dx: bool = True):
         self.conv, self.relu, self.pool = conv, relu, pool
+        self.needs_dx = needs_dx
+        self._kept = None  # (patches, cols, counts) of the last forward when it kept them
 
     def _geometry(self, x):
         conv, pool = self.conv, self.pool
@@ -498,16 +509,39 @@ class ConvReluPool:
             x = xb
         fn, ck, oh, ow, poh, pow_ = self._geometry(x)
         n = x.shape[0]
-        colt = conv._buffer("colt", (ck, oh * ow), W.dtype)
-        rows = conv._buffer("rowst", (fn, oh * ow), W.dtype)
+        p = oh * ow
         out = pool._buffer("out", (n, fn, poh, pow_), W.dtype)
         arg = pool._buffer("arg", (n, fn, poh, pow_), np.int64)
         Wf = W.reshape(fn, -1)
         fh, fw = W.shape[2], W.shape[3]
-        for s in range(n):  # per sample: every intermediate stays in the cache
-            _conv.im2col_t(x[s], fh, fw, conv.stride, conv.pad, colt)
-            np.dot(Wf, colt, out=rows)
-            _conv.relu_pool_t(rows, conv.b, ow, pool.pool_h, pool.pool_w, pool.stride, out[s], arg[s])
+        stride, pad, b = conv.stride, conv.pad, conv.b
+        ph, pw, ps = pool.pool_h, pool.pool_w, pool.stride
+        rows = conv._buffer("rowst", (fn * (p + 1),), W.dtype)
+        if self.needs_dx:
+            colt = conv._buffer("colt", (ck, p), W.dtype)
+            cols = (conv._bufs or {}).get("ident")
+            if cols is None or cols.shape != (p,):  # output position r is the product's column r
+                cols = conv._buffer("ident", (p,), np.int64)
+                cols[:] = np.arange(p)
+            y = rows[: fn * p].reshape(fn, p)
+            for s in range(n):  # per sample: every intermediate stays in the cache
+                _conv.im2col_t(x[s], fh, fw, stride, pad, colt)
+                np.dot(Wf, colt, out=y)
+                _conv.relu_pool_t(y, cols, b, ow, ph, pw, ps, out[s], arg[s])
+            self._kept = None
+        else:
+            kept = conv._buffer("patches", (n, ck * (p + 1)), W.dtype)
+            cols = conv._buffer("cols", (n, p), np.int64)
+            counts = conv._buffer("counts", (n,), np.int64)
+            rowany = conv._buffer("rowany", (x.shape[2], ow), np.uint8)
+            starts = conv._buffer("starts", (2, p + 1), np.int64)
+            for s in range(n):
+                m = _conv.active_patches_t(x[s], fh, fw, stride, pad, cols[s], rowany, starts, kept[s])
+                counts[s] = m
+                y = rows[: fn * m].reshape(fn, m)
+                np.dot(Wf, kept[s, : ck * m].reshape(ck, m), out=y)
+                _conv.relu_pool_t(y, cols[s], b, ow, ph, pw, ps, out[s], arg[s])
+            self._kept = (kept, cols, counts)
         conv.x, conv._out = x, None
         self.relu.out = None
         pool.x, pool.arg_max, pool._out = None, arg, out
@@ -519,15 +553,28 @@ class ConvReluPool:
         fn, ck, oh, ow, _, _ = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
         Wf = W.reshape(fn, -1)
-        col = conv._buffer("col1", (oh * ow, ck), W.dtype)
         conv.db = db = conv._buffer("db", conv.b.shape, W.dtype)
         conv.dW = dW = conv._buffer("dW", W.shape, W.dtype)
         dWf = dW.reshape(fn, -1)
         db[...] = 0
         dWf[...] = 0
+        out, arg = pool._out, pool.arg_max
+        if self._kept is not None and not need_dx:  # the forward kept the patches: one product each
+            kept, cols, counts = self._kept
+            g = conv._buffer("gcols", (fn * (oh * ow + 1),), W.dtype)
+            part = conv._buffer("dWpart", (fn, ck), W.dtype)
+            for s in range(x.shape[0]):
+                m = int(counts[s])
+                gs = g[: fn * m].reshape(fn, m)
+                _conv.relu_pool_grad_cols(
+                    dout[s], out[s], arg[s], ow, pool.pool_w, pool.stride, cols[s], gs, db
+                )
+                np.dot(gs, kept[s, : ck * m].reshape(ck, m).T, out=part)
+                np.add(dWf, part, out=dWf)
+            return None
+        col = conv._buffer("col1", (oh * ow, ck), W.dtype)
         dx = conv._buffer("dx", x.shape, W.dtype) if need_dx else None
         dcol = conv._buffer("dcol1", (oh * ow, ck), W.dtype) if need_dx else col
-        out, arg = pool._out, pool.arg_max
         for s in range(x.shape[0]):
             # at most one position per pooling window carries a gradient: a sparse pass beats GEMMs
             _conv.im2col(x[s : s + 1], fh, fw, conv.stride, conv.pad, col)

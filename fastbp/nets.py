@@ -115,7 +115,7 @@ class _Net:
                 and type(third) is L.Pooling
                 and third.pad == 0
             ):
-                nodes.append(L.ConvReluPool(a, nxt, third))
+                nodes.append(L.ConvReluPool(a, nxt, third, needs_dx=bool(nodes)))  # first: no dx
                 i += 3
             elif type(nxt) is L.Relu and type(a) in (L.Affine, L.Convolution):
                 nodes.append(L.WithRelu(a, nxt))

@@ -35,6 +35,33 @@ def test_im2col_col2im_match_the_twin(rng, xs, fs, stride, pad, dtype):
     close(col2im(c2, xs, fs[1], fs[2], stride, pad), RK.col2im(c2, xs, fs[1], fs[2], stride, pad), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, fs, stride, pad", GEOMETRIES)
+@pytest.mark.parametrize("zeros", [0.0, 0.7, 1.0])
+def test_active_patches_are_the_twins_nonzero_patches(rng, xs, fs, stride, pad, dtype, zeros):
+    from fastbp.kernels import conv as K
+
+    x = rng.standard_normal(xs).astype(dtype)
+    x[rng.random(xs) < zeros] = 0  # background: some patches all zero, or all of them
+    x[:, :, :2] = 0  # a blank band, as above and below a digit
+    c, fh, fw = xs[1], fs[1], fs[2]
+    oh, ow = (xs[2] + 2 * pad - fh) // stride + 1, (xs[3] + 2 * pad - fw) // stride + 1
+    want = RK.im2col(x, fh, fw, stride, pad).reshape(xs[0], oh * ow, c * fh * fw)
+    for s in range(xs[0]):
+        cols = np.full(oh * ow, -1, np.int64)
+        buf = np.full(c * fh * fw * (oh * ow + 1), np.nan, dtype)
+        rowany = np.empty((xs[2], ow), np.uint8)
+        starts = np.empty((2, oh * ow + 1), np.int64)
+        m = K.active_patches_t(x[s], fh, fw, stride, pad, cols, rowany, starts, buf)
+        got = buf[: c * fh * fw * m].reshape(-1, m)
+        nonzero = np.flatnonzero(np.any(want[s] != 0, axis=1))
+        assert m == 1 + len(nonzero)
+        assert_array_equal(cols[nonzero], np.arange(1, m))  # kept in position order
+        assert_array_equal(np.delete(cols, nonzero), 0)  # all-zero patches share column 0 ...
+        assert_array_equal(got[:, 0], 0)  # ... which is a zero patch
+        assert_array_equal(got[:, 1:], want[s][nonzero].T)
+
+
 def test_col2im_is_the_adjoint_of_im2col(rng):
     x = rng.standard_normal((2, 3, 7, 6))
     col = im2col(x, 3, 2, 2, 1)

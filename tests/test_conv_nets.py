@@ -212,27 +212,37 @@ def test_save_and_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize("pool", [(2, 2, 2), (3, 3, 2), (2, 2, 1)])
 @pytest.mark.parametrize("conv", [(3, 1, 0), (3, 1, 1), (5, 2, 2)])
-def test_fused_conv_relu_pool_equals_the_three_layers(pool, conv):
+@pytest.mark.parametrize("needs_dx", [True, False])
+def test_fused_conv_relu_pool_equals_the_three_layers(pool, conv, needs_dx):
     from fastbp import layers as L
 
     r = np.random.default_rng(0)
     fs, stride, pad = conv
     W, b = r.standard_normal((4, 2, fs, fs)), r.standard_normal(4) * 0.1
+    b[0] = 0.3  # a positive bias: all-zero patches win windows (and pass their gradient to db)
     x = r.standard_normal((3, 2, 11, 10))
     x[0, 0, :2] = 0.0  # ties (zeros after ReLU) inside windows
+    x[1, :, :6] = 0.0  # background: all-zero patches, which the first layer's path skips
+    x[1, :, :, :4] = 0.0
     sep = [L.Convolution(W, b, stride, pad), L.Relu(), L.Pooling(*pool)]
     fused_layers = [L.Convolution(W, b, stride, pad), L.Relu(), L.Pooling(*pool)]
-    fused = L.ConvReluPool(*fused_layers)
+    fused = L.ConvReluPool(*fused_layers, needs_dx=needs_dx)
     want = sep[2].forward(sep[1].forward(sep[0].forward(x)))
     got = fused._forward(x)
     assert_allclose(got, want, rtol=1e-13, atol=1e-15)
     assert_array_equal(fused_layers[2].arg_max, sep[2].arg_max)
     d = r.standard_normal(want.shape)
     dx_want = sep[0].backward(sep[1].backward(sep[2].backward(d)))
-    dx = fused._backward(d.copy())
-    assert_allclose(dx, dx_want, rtol=1e-12, atol=1e-14)
+    dx = fused._backward(d.copy(), need_dx=needs_dx)
+    if needs_dx:
+        assert_allclose(dx, dx_want, rtol=1e-12, atol=1e-14)
+    else:
+        assert dx is None
     assert_allclose(fused_layers[0].dW, sep[0].dW, rtol=1e-12, atol=1e-14)
     assert_allclose(fused_layers[0].db, sep[0].db, rtol=1e-12, atol=1e-14)
+    fused._forward(x)  # a dx asked of a block built without: the patches are rebuilt, dx is right
+    assert_allclose(fused._backward(d.copy()), dx_want, rtol=1e-12, atol=1e-14)
+    assert_allclose(fused_layers[0].dW, sep[0].dW, rtol=1e-12, atol=1e-14)
     x[1, 1, 3, 3] = np.nan  # NaN takes the exact path and wins, as in the separate layers
     got = fused._forward(x)
     want = sep[2]._forward(sep[1]._forward(sep[0]._forward(x)))  # unchecked: the public forward refuses NaN

@@ -11,6 +11,9 @@ Padding is handled by bounds checks, never by a padded copy of the input.
 - ``relu_pool_t``: bias, ReLU and max pooling read straight from one sample's product (the fused
   Conv -> ReLU -> Pool block); ``relu_pool_backward_sparse`` goes back through it visiting only the
   pooling windows' winners.
+- ``active_patches_t``: like im2col_t, but only the patches that hold a nonzero (an MNIST digit's
+  background is 0), all-zero ones sharing one zero column; ``relu_pool_grad_cols`` takes the fused
+  block's gradient back onto those columns, for dW as one product.
 - ``maxpool_forward``/``maxpool_backward``: max pooling on the input directly: each window's maximum
   and where it was (the first on ties, as the book's argmax); padded positions never win.
 """
@@ -228,6 +231,59 @@ def im2col_t(x, fh, fw, stride, pad, colt):
 
 
 @jit
+def active_patches_t(x, fh, fw, stride, pad, cols, rowany, starts, colt):
+    """One sample's patches that hold a nonzero, transposed and compacted; returns their count + 1.
+
+    x: (C, H, W); cols: (OH*OW,) int, set to each output position's column in the result, 0 for
+    positions whose patch is all zero (background, padding), which all share column 0, a zero
+    patch; rowany: (H, OW) uint8 and starts: (2, OH*OW + 1) int scratch; colt: a flat buffer of at
+    least C*FH*FW*(OH*OW+1) entries whose first C*FH*FW*m hold the (C*FH*FW, m) patches, m the
+    returned count. The product W @ patches then skips the all-zero patches, whose outputs are its
+    column 0 (the bias alone).
+    """
+    c, h, w = x.shape
+    ow = rowany.shape[1]
+    n_pos = cols.shape[0]
+    oh = n_pos // ow
+    zero = x.dtype.type(0)
+    rowany[...] = 0
+    for ch in range(c):  # rowany[y, z]: a nonzero on input row y under output column z's window
+        for j in range(fw):
+            z0, z1 = _valid_range(j, stride, pad, w, ow)
+            for y in range(h):
+                for z in range(z0, z1):
+                    rowany[y, z] |= x[ch, y, z * stride + j - pad] != zero
+    m = 1
+    for yo in range(oh):
+        y0 = yo * stride - pad
+        for z in range(ow):
+            hit = 0
+            for y in range(max(y0, 0), min(y0 + fh, h)):
+                hit |= rowany[y, z]
+            cols[yo * ow + z] = m if hit else 0
+            starts[0, m] = y0
+            starts[1, m] = z * stride - pad
+            m += hit != 0
+    ck = c * fh * fw
+    out = colt[: ck * m].reshape((ck, m))
+    q = 0
+    for ch in range(c):
+        for i in range(fh):
+            for j in range(fw):
+                out[q, 0] = zero
+                if pad == 0:
+                    for t in range(1, m):
+                        out[q, t] = x[ch, starts[0, t] + i, starts[1, t] + j]
+                else:
+                    for t in range(1, m):
+                        hi, wi = starts[0, t] + i, starts[1, t] + j
+                        inside = (0 <= hi) & (hi < h) & (0 <= wi) & (wi < w)
+                        out[q, t] = x[ch, hi, wi] if inside else zero
+                q += 1
+    return m
+
+
+@jit
 def col2im_t(colt, fh, fw, stride, pad, dx):
     """The adjoint of im2col_t for one sample: dx (C, H, W) = the sum of colt's entries (overwritten)."""
     c, h, w = dx.shape
@@ -251,18 +307,18 @@ def col2im_t(colt, fh, fw, stride, pad, dx):
 
 
 @jit
-def relu_pool_t(rows, b, ow, ph, pw, stride, out, arg):
+def relu_pool_t(rows, cols, b, ow, ph, pw, stride, out, arg):
     """Bias, ReLU and max pooling of one sample's convolution output (see _relu_pool_t_exact).
 
     The book's 2x2 windows take an unrolled loop (2.3x faster here); a NaN reruns the exact one.
     """
-    if ph == 2 and pw == 2 and _relu_pool_t_2x2(rows, b, ow, stride, out, arg):
+    if ph == 2 and pw == 2 and _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
         return
-    _relu_pool_t_exact(rows, b, ow, ph, pw, stride, out, arg)
+    _relu_pool_t_exact(rows, cols, b, ow, ph, pw, stride, out, arg)
 
 
 @jit
-def _relu_pool_t_2x2(rows, b, ow, stride, out, arg):
+def _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
     """relu_pool_t for 2x2 windows; returns False (results unusable) if a NaN was seen."""
     f, poh, pw_out = out.shape
     zero = out.dtype.type(0)
@@ -273,8 +329,8 @@ def _relu_pool_t_2x2(rows, b, ow, stride, out, arg):
             base = i * stride * ow
             for j in range(pw_out):
                 r0 = base + j * stride
-                a0, a1 = rows[k, r0], rows[k, r0 + 1]
-                a2, a3 = rows[k, r0 + ow], rows[k, r0 + ow + 1]
+                a0, a1 = rows[k, cols[r0]], rows[k, cols[r0 + 1]]
+                a2, a3 = rows[k, cols[r0 + ow]], rows[k, cols[r0 + ow + 1]]
                 clean &= (a0 == a0) & (a1 == a1) & (a2 == a2) & (a3 == a3)
                 m, best = a0, 0
                 if a1 > m:
@@ -292,10 +348,12 @@ def _relu_pool_t_2x2(rows, b, ow, stride, out, arg):
 
 
 @jit
-def _relu_pool_t_exact(rows, b, ow, ph, pw, stride, out, arg):
+def _relu_pool_t_exact(rows, cols, b, ow, ph, pw, stride, out, arg):
     """Bias, ReLU and max pooling of one sample's convolution output in NCHW order.
 
-    rows: (F, OH*OW) the product W @ colt; out, arg: (F, POH, POW). ReLU and max commute, so
+    rows: (F, M) the product W @ colt, the output at position r (row-major over OH x OW) being
+    rows[:, cols[r]] (cols is the identity for full patches, see active_patches_t for compacted
+    ones); out, arg: (F, POH, POW). ReLU and max commute, so
     out = max(0, the window's max of rows + b); arg is the max's index in the window, or 0 when the
     max is not positive -- exactly what Pooling records after a separate Relu (all zeros: the first).
     A NaN wins, as in maxpool_forward.
@@ -307,11 +365,11 @@ def _relu_pool_t_exact(rows, b, ow, ph, pw, stride, out, arg):
         for i in range(poh):
             for j in range(pw_out):
                 r0 = (i * stride) * ow + j * stride
-                m = rows[k, r0] + bk
+                m = rows[k, cols[r0]] + bk
                 best = 0
                 for p in range(ph):
                     for q in range(pw):
-                        v = rows[k, r0 + p * ow + q] + bk
+                        v = rows[k, cols[r0 + p * ow + q]] + bk
                         if v > m or (v != v and m == m):
                             m = v
                             best = p * pw + q
@@ -350,6 +408,31 @@ def act_bias_t_backward(dy, out, relu, db):
                 g = zero
                 dy[k, r] = zero
             acc += g
+        db[k] += acc
+
+
+@jit
+def relu_pool_grad_cols(dout, out, arg, ow, pw, stride, cols, g, db):
+    """Back through pooling, ReLU and bias of one sample onto the compacted product's columns.
+
+    dout, out, arg: (F, POH, POW); cols as from active_patches_t; g: (F, m) the gradient of the
+    product W @ patches (overwritten): each window whose maximum was positive sends its gradient to
+    its winner's column (column 0, the shared zero patch, collects those of all-zero patches: they
+    add nothing to dW). db (F,) accumulates. Then dW += g @ patches^T.
+    """
+    f, poh, pw_out = dout.shape
+    zero = out.dtype.type(0)
+    g[...] = 0
+    for k in range(f):
+        acc = zero
+        for i in range(poh):
+            for j in range(pw_out):
+                if out[k, i, j] > zero:
+                    a = arg[k, i, j]
+                    v = dout[k, i, j]
+                    r = (i * stride + a // pw) * ow + (j * stride + a % pw)
+                    g[k, cols[r]] += v
+                    acc += v
         db[k] += acc
 
 
