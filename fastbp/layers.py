@@ -567,7 +567,7 @@ class ConvReluPool:
                 m = int(counts[s])
                 gs = g[: fn * m].reshape(fn, m)
                 _conv.relu_pool_grad_cols(
-                    dout[s], out[s], arg[s], ow, pool.pool_w, pool.stride, cols[s], gs, db
+                    dout[s], out[s], arg[s], ow, pool.pool_h, pool.pool_w, pool.stride, cols[s], gs, db
                 )
                 np.dot(gs, kept[s, : ck * m].reshape(ck, m).T, out=part)
                 np.add(dWf, part, out=dWf)

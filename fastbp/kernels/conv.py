@@ -18,6 +18,8 @@ Padding is handled by bounds checks, never by a padded copy of the input.
   and where it was (the first on ties, as the book's argmax); padded positions never win.
 """
 
+import numpy as np
+
 from .._jit import jit
 
 
@@ -250,15 +252,21 @@ def active_patches_t(x, fh, fw, stride, pad, cols, rowany, starts, colt):
     for ch in range(c):  # rowany[y, z]: a nonzero on input row y under output column z's window
         for j in range(fw):
             z0, z1 = _valid_range(j, stride, pad, w, ow)
+            off = j - pad
             for y in range(h):
-                for z in range(z0, z1):
-                    rowany[y, z] |= x[ch, y, z * stride + j - pad] != zero
+                if stride == 1:  # contiguous: vectorises
+                    for z in range(z0, z1):
+                        rowany[y, z] |= x[ch, y, z + off] != zero
+                else:
+                    for z in range(z0, z1):
+                        rowany[y, z] |= x[ch, y, z * stride + off] != zero
     m = 1
     for yo in range(oh):
         y0 = yo * stride - pad
+        ya, yb = max(y0, 0), min(y0 + fh, h)
         for z in range(ow):
             hit = 0
-            for y in range(max(y0, 0), min(y0 + fh, h)):
+            for y in range(ya, yb):
                 hit |= rowany[y, z]
             cols[yo * ow + z] = m if hit else 0
             starts[0, m] = y0
@@ -412,27 +420,29 @@ def act_bias_t_backward(dy, out, relu, db):
 
 
 @jit
-def relu_pool_grad_cols(dout, out, arg, ow, pw, stride, cols, g, db):
+def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, g, db):
     """Back through pooling, ReLU and bias of one sample onto the compacted product's columns.
 
     dout, out, arg: (F, POH, POW); cols as from active_patches_t; g: (F, m) the gradient of the
     product W @ patches (overwritten): each window whose maximum was positive sends its gradient to
     its winner's column (column 0, the shared zero patch, collects those of all-zero patches: they
-    add nothing to dW). db (F,) accumulates. Then dW += g @ patches^T.
+    add nothing to dW). db (F,) accumulates. Then dW += g @ patches^T. Branch-free per window (a
+    window that lost adds an exact 0), with the winner's offset from a table, not a division.
     """
     f, poh, pw_out = dout.shape
     zero = out.dtype.type(0)
+    offs = np.empty(ph * pw, np.int64)
+    for a in range(ph * pw):
+        offs[a] = (a // pw) * ow + a % pw
     g[...] = 0
     for k in range(f):
         acc = zero
         for i in range(poh):
+            base = i * stride * ow
             for j in range(pw_out):
-                if out[k, i, j] > zero:
-                    a = arg[k, i, j]
-                    v = dout[k, i, j]
-                    r = (i * stride + a // pw) * ow + (j * stride + a % pw)
-                    g[k, cols[r]] += v
-                    acc += v
+                v = dout[k, i, j] if out[k, i, j] > zero else zero
+                g[k, cols[base + j * stride + offs[arg[k, i, j]]]] += v
+                acc += v
         db[k] += acc
 
 
