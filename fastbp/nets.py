@@ -124,6 +124,9 @@ class _Net:
                 nodes.append(a)
                 i += 1
         self._graph = Graph.sequential(nodes, validate=False)
+        first = nodes[0].layer if nodes and type(nodes[0]) is L.WithRelu else (nodes or [None])[0]
+        if type(first) is L.Affine:  # it sees the images: mostly zeros, a list of nonzeros may pay
+            first.sparse_input = True
         # A ReLU MLP (Affine+ReLU nodes, then one Affine) can take the compiled small-batch path.
         fused = [type(n) is _fast_layers.WithRelu and type(n.layer) is _fast_layers.Affine for n in nodes]
         mlp = nodes and all(fused[:-1]) and type(nodes[-1]) is _fast_layers.Affine

@@ -166,6 +166,25 @@ def relu_bias_backward(dy, out):
     return dy, dy.sum(axis=0)
 
 
+# sparse_input.py: the same products, dense ------------------------------------------------------------
+
+
+def compact_rows(x):
+    """x's nonzeros row by row: (columns, values, row pointers)."""
+    rows, cols = np.nonzero(x)
+    ptr = np.searchsorted(rows, np.arange(x.shape[0] + 1))
+    return cols, x[rows, cols], ptr
+
+
+def csr_affine_forward(x, W, b, relu):
+    y = x @ W + b
+    return relu_forward(y) if relu else y
+
+
+def csr_weight_grad(x, dout):
+    return x.T @ dout
+
+
 # conv.py: the book's im2col approach in NumPy --------------------------------------------------------
 
 

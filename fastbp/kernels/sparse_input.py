@@ -1,0 +1,148 @@
+"""Affine products whose input is mostly zeros: an MNIST batch is ~81% zero pixels.
+
+BLAS multiplies every zero. These kernels first list each row's nonzeros (``compact_rows``: CSR
+form), then do only their work: the forward ``x W + b`` as, per row, the sum of the rows of W its
+nonzeros select; the weight gradient ``x^T dout`` as, per nonzero, one row of dW gaining a multiple
+of a row of dout. Both sweep whole rows of W/dW, so their speed rests on LLVM vectorising a loop over
+the output width: with a width known only at run time it picks a vector body wider than a 50-wide
+row and runs it all in the scalar remainder (measured: 2x slower). The widths the book's networks
+use are therefore compiled as constants (``WIDTHS``); the layers take BLAS for any other width.
+
+The loops index flat views with unsigned integers: Numba's handling of possibly negative indices
+and 2-D address arithmetic cost 10-30% in these short inner loops (measured).
+
+``idx``/``val``/``ptr``: row r's nonzeros are ``val[ptr[r]:ptr[r+1]]`` at columns ``idx[...]``,
+in increasing column order.
+"""
+
+from numba import int64, literally, uint64
+
+from .._jit import jit
+
+# Output widths compiled as constants: the book's hidden layers (50: TwoLayerNet, 100:
+# MultiLayerNet). Each costs one more compilation per dtype on a cold cache.
+WIDTHS = (50, 100)
+
+
+@jit
+def compact_rows(x, idx, val, ptr, max_density):
+    """x (N, D) C-contiguous -> its nonzeros in CSR form (idx: int32 and val: >= N*D entries; ptr:
+    N+1); returns their count, or -1 as soon as the first 8 rows (or all, if fewer) turn out denser
+    than ``max_density`` (the list would not pay: the caller takes BLAS).
+
+    Blocks of 8 entries that are all zero are skipped after one test (background comes in runs);
+    within a block the append is branch-free.
+    """
+    n, d = x.shape
+    xf = x.reshape(-1)
+    zero = x.dtype.type(0)
+    one = uint64(1)
+    p = uint64(0)
+    d8 = uint64(d - d % 8)
+    for r in range(n):
+        ptr[r] = p
+        base = uint64(r) * uint64(d)
+        k0 = uint64(0)
+        while k0 < d8:
+            b = base + k0
+            hit = (
+                (xf[b] != zero)
+                | (xf[b + one] != zero)
+                | (xf[b + uint64(2)] != zero)
+                | (xf[b + uint64(3)] != zero)
+                | (xf[b + uint64(4)] != zero)
+                | (xf[b + uint64(5)] != zero)
+                | (xf[b + uint64(6)] != zero)
+                | (xf[b + uint64(7)] != zero)
+            )
+            if hit:
+                for t in range(8):
+                    v = xf[b + uint64(t)]
+                    idx[p] = k0 + uint64(t)
+                    val[p] = v
+                    p += uint64(v != zero)
+            k0 += uint64(8)
+        for k in range(d8, uint64(d)):
+            v = xf[base + k]
+            idx[p] = k
+            val[p] = v
+            p += uint64(v != zero)
+        if r == min(n, 8) - 1 and p > max_density * (r + 1) * d:
+            return -1
+    ptr[n] = p
+    return int64(p)
+
+
+@jit(fastmath=True)
+def _forward_w(idx, val, ptr, W, b, out, relu, width):
+    width = literally(width)
+    zero = out.dtype.type(0)
+    Wf, of = W.reshape(-1), out.reshape(-1)
+    w = uint64(width)
+    for r in range(out.shape[0]):
+        ob = uint64(r) * w
+        for j in range(width):
+            of[ob + uint64(j)] = b[j]
+        p, e = uint64(ptr[r]), uint64(ptr[r + 1])
+        while p + uint64(4) <= e:  # four rows of W per pass over the output row
+            k0, k1 = uint64(idx[p]) * w, uint64(idx[p + uint64(1)]) * w
+            k2, k3 = uint64(idx[p + uint64(2)]) * w, uint64(idx[p + uint64(3)]) * w
+            v0, v1, v2, v3 = val[p], val[p + uint64(1)], val[p + uint64(2)], val[p + uint64(3)]
+            for j in range(width):
+                u = uint64(j)
+                of[ob + u] += v0 * Wf[k0 + u] + v1 * Wf[k1 + u] + v2 * Wf[k2 + u] + v3 * Wf[k3 + u]
+            p += uint64(4)
+        while p < e:
+            k0, v0 = uint64(idx[p]) * w, val[p]
+            for j in range(width):
+                u = uint64(j)
+                of[ob + u] += v0 * Wf[k0 + u]
+            p += uint64(1)
+        if relu:  # as Relu: <= 0 becomes 0, NaN stays
+            for j in range(width):
+                u = ob + uint64(j)
+                if of[u] <= zero:
+                    of[u] = zero
+
+
+@jit(fastmath=True)
+def _weight_grad_w(idx, val, ptr, dout, dW, width):
+    width = literally(width)
+    dWf, df = dW.reshape(-1), dout.reshape(-1)
+    w = uint64(width)
+    for i in range(dWf.shape[0]):
+        dWf[i] = 0
+    for r in range(dout.shape[0]):
+        rb = uint64(r) * w
+        for p in range(uint64(ptr[r]), uint64(ptr[r + 1])):
+            kb, v = uint64(idx[p]) * w, val[p]
+            for j in range(width):
+                u = uint64(j)
+                dWf[kb + u] += v * df[rb + u]
+
+
+@jit
+def csr_affine_forward(idx, val, ptr, W, b, out, relu):
+    """out (N, M) = x W + b, then max(., 0) if ``relu``, for x in CSR form.
+
+    W (D, M), out: C-contiguous; M must be one of WIDTHS (ValueError otherwise).
+    """
+    m = W.shape[1]
+    if m == 50:
+        _forward_w(idx, val, ptr, W, b, out, relu, 50)
+    elif m == 100:
+        _forward_w(idx, val, ptr, W, b, out, relu, 100)
+    else:
+        raise ValueError("csr_affine_forward: the output width is not one of WIDTHS")
+
+
+@jit
+def csr_weight_grad(idx, val, ptr, dout, dW):
+    """dW (D, M) = x^T dout for x (N, D) in CSR form; dout (N, M), dW: C-contiguous, M in WIDTHS."""
+    m = dW.shape[1]
+    if m == 50:
+        _weight_grad_w(idx, val, ptr, dout, dW, 50)
+    elif m == 100:
+        _weight_grad_w(idx, val, ptr, dout, dW, 100)
+    else:
+        raise ValueError("csr_weight_grad: the output width is not one of WIDTHS")
