@@ -50,6 +50,7 @@ class Graph:
         self.nodes: list[Node] = []
         self._defined = set(self.inputs)
         self._differentiable = set(self.wrt)  # values whose gradient someone needs
+        self._chain = None  # (n_nodes, steps) when every node reads just the previous output
 
     @classmethod
     def sequential(cls, layers, validate: bool = True) -> Graph:
@@ -95,12 +96,47 @@ class Graph:
         self.nodes.append(node)
         return output
 
+    def _chain_steps(self):
+        """For a chain (one input, each node reading only the previous output): per node its forward,
+        backward, keyword names and needs_dx, so a pass is a plain loop; else None."""
+        c = self._chain
+        if c is not None and c[0] == len(self.nodes):
+            return c[1]
+        steps = None
+        if len(self.inputs) == 1 and self.nodes:
+            prev, ok = self.inputs[0], True
+            for node in self.nodes:
+                ok = ok and node.inputs == (prev,) and node.n_grads == 1
+                prev = node.output
+            if ok:
+                steps = []
+                for node in self.nodes:
+                    layer = node.layer
+                    fast = not self.validate and hasattr(layer, "_forward") and hasattr(layer, "_backward")
+                    steps.append(
+                        (
+                            layer._forward if fast else layer.forward,
+                            layer._backward if fast else None,
+                            layer.backward,
+                            node.kwargs,
+                            node.needs_dx,
+                        )
+                    )
+        self._chain = (len(self.nodes), steps)
+        return steps
+
     def forward(self, *inputs, **kwargs):
         """Run every node in order on the graph inputs; returns the last node's output."""
         if len(inputs) != len(self.inputs):
             raise TypeError(
                 f"Graph.forward: expected {len(self.inputs)} inputs {self.inputs}, got {len(inputs)}"
             )
+        steps = self._chain_steps()
+        if steps is not None:  # a chain: the same pass without the bookkeeping of named values
+            h = inputs[0]
+            for fwd, _, _, names, _ in steps:
+                h = fwd(h, **{k: kwargs[k] for k in names if k in kwargs}) if names else fwd(h)
+            return h
         values = dict(zip(self.inputs, inputs, strict=True))
         for node in self.nodes:
             layer = node.layer
@@ -115,6 +151,14 @@ class Graph:
         ``dout``: the gradient of the final objective w.r.t. the last node's output (1 for a loss).
         Parameter gradients are left in the layers (``dW``, ``db``, ...), as the book's layers do.
         """
+        steps = self._chain_steps()
+        if steps is not None:
+            g = dout
+            for _, fast_bwd, bwd, _, needs_dx in reversed(steps):
+                g = fast_bwd(g, needs_dx) if fast_bwd is not None else bwd(g)
+                if not needs_dx:
+                    return {}
+            return {self.inputs[0]: g} if self.wrt else {}
         grads = {self.nodes[-1].output: dout}
         for node in reversed(self.nodes):
             g = grads.pop(node.output, None)
