@@ -16,6 +16,7 @@ updated ``np.float64``, as the book's ``+=`` on a float does.
 from __future__ import annotations
 
 import numbers
+import operator
 
 import numpy as np
 
@@ -47,28 +48,26 @@ class Optimizer:
     def _begin_step(self):
         """Called once per ``update``, after the arguments were checked (Adam counts steps here)."""
 
-    _plan = None  # the checked (key, param, grad, state) of the last update, reused while they persist
+    kernel_all = None  # the same update over tuples of parameters: one call per step
+    _plan = None  # the last update's checked arrays, reused while the same ones come back
 
     def update(self, params: dict, grads: dict) -> None:
         """One step: every ``params[key]`` is updated in place from ``grads[key]``."""
         plan = self._plan
-        if plan is not None and self._same_arrays(plan, params, grads):
+        if plan is not None and plan.matches(self, params, grads):
             self._begin_step()  # fast path: the very arrays checked last time (the nets reuse theirs)
-            hyper = self.hyper()
-            kernel = type(self).kernel
-            for _, p, g, state in plan:
-                kernel(p, g, *state, *hyper)
+            plan.run(self, self.hyper())
             return
         where = f"{type(self).__name__}.update"
         checked = [self._check(key, params[key], grads, where) for key in self._keys(params, grads, where)]
         self._begin_step()  # only now: a bad argument leaves parameters, state and counters as they were
         hyper = self.hyper()
-        plan = []
+        done = []
         for key, p, g in checked:
             state = [self._state(name, key, p) for name in self.state_names]
             if isinstance(p, np.ndarray) and p.flags.c_contiguous and p.ndim > 0:
                 type(self).kernel(p, g, *state, *hyper)
-                plan.append((key, p, grads[key], state))
+                done.append((key, p, grads[key], state))
             elif isinstance(p, np.ndarray):
                 type(self).twin(p, g, *state, *hyper)
             else:  # a Python number: update a 0-d copy, then rebind the key
@@ -76,22 +75,10 @@ class Optimizer:
                 type(self).twin(a, g, *state, *hyper)
                 params[key] = a[()]
         # Reusable only if every parameter went through a kernel with its gradient array as given.
-        ok = len(plan) == len(checked) and all(
-            g is c[2] for (_, _, g, _), c in zip(plan, checked, strict=True)
+        ok = len(done) == len(checked) and all(
+            g is c[2] for (_, _, g, _), c in zip(done, checked, strict=True)
         )
-        self._plan = plan if ok else None
-
-    def _same_arrays(self, plan, params, grads) -> bool:
-        if len(params) != len(plan):
-            return False
-        stores = [self.__dict__.get(name) or {} for name in self.state_names]
-        for key, p, g, state in plan:
-            if params.get(key) is not p or grads.get(key) is not g:
-                return False
-            for store, s in zip(stores, state, strict=True):  # state replaced or reset by the caller
-                if store.get(key) is not s:
-                    return False
-        return True
+        self._plan = _Plan(self, done) if ok and done else None
 
     @staticmethod
     def _keys(params, grads, where):
@@ -141,10 +128,55 @@ class Optimizer:
         return s
 
 
+class _Plan:
+    """The arrays of a checked update, to run the next one with one identity check and one call.
+
+    ``matches`` holds when ``params`` has the same keys in the same order bound to the very same
+    arrays, ``grads`` too, and the optimizer's state dicts still hold the same arrays (the user may
+    replace or reset them). The parameters go to the kernel as flat views when they share a dtype.
+    """
+
+    def __init__(self, opt, done):
+        self.keys = tuple(k for k, _, _, _ in done)
+        self.ps = tuple(p for _, p, _, _ in done)
+        self.gs = tuple(g for _, _, g, _ in done)
+        self.states = tuple(tuple(s[i] for _, _, _, s in done) for i in range(len(opt.state_names)))
+        arrays = self.ps + self.gs + tuple(a for st in self.states for a in st)
+        self.flat = None
+        if len({a.dtype for a in arrays}) == 1 and all(a.flags.c_contiguous for a in arrays):
+            self.flat = (
+                tuple(p.reshape(-1) for p in self.ps),
+                tuple(g.reshape(-1) for g in self.gs),
+                *(tuple(a.reshape(-1) for a in st) for st in self.states),
+            )
+
+    def matches(self, opt, params, grads) -> bool:
+        keys = self.keys
+        if len(params) != len(keys) or tuple(params) != keys:
+            return False
+        if not all(map(operator.is_, params.values(), self.ps)):
+            return False
+        if not all(map(operator.is_, map(grads.get, keys), self.gs)):
+            return False
+        for name, arrays in zip(opt.state_names, self.states, strict=True):
+            store = opt.__dict__.get(name) or {}
+            if not all(map(operator.is_, map(store.get, keys), arrays)):
+                return False
+        return True
+
+    def run(self, opt, hyper):
+        if self.flat is not None:
+            type(opt).kernel_all(*self.flat, *hyper)
+            return
+        kernel = type(opt).kernel
+        for i, (p, g) in enumerate(zip(self.ps, self.gs, strict=True)):
+            kernel(p, g, *(st[i] for st in self.states), *hyper)
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent: p -= lr g."""
 
-    kernel, twin = _k.sgd_update, _ref.sgd_update
+    kernel, twin, kernel_all = _k.sgd_update, _ref.sgd_update, _k.sgd_update_all
 
     def __init__(self, lr=0.01):
         self.lr = _hyper(lr, "lr", "SGD")
@@ -157,7 +189,7 @@ class Momentum(Optimizer):
     """v = momentum v - lr g;  p += v."""
 
     state_names = ("v",)
-    kernel, twin = _k.momentum_update, _ref.momentum_update
+    kernel, twin, kernel_all = _k.momentum_update, _ref.momentum_update, _k.momentum_update_all
 
     def __init__(self, lr=0.01, momentum=0.9):
         self.lr = _hyper(lr, "lr", "Momentum")
@@ -172,7 +204,7 @@ class Nesterov(Optimizer):
     """Nesterov's accelerated gradient: p += m^2 v;  p -= (1 + m) lr g;  v = m v - lr g."""
 
     state_names = ("v",)
-    kernel, twin = _k.nesterov_update, _ref.nesterov_update
+    kernel, twin, kernel_all = _k.nesterov_update, _ref.nesterov_update, _k.nesterov_update_all
 
     def __init__(self, lr=0.01, momentum=0.9):
         self.lr = _hyper(lr, "lr", "Nesterov")
@@ -187,7 +219,7 @@ class AdaGrad(Optimizer):
     """h += g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
 
     state_names = ("h",)
-    kernel, twin = _k.adagrad_update, _ref.adagrad_update
+    kernel, twin, kernel_all = _k.adagrad_update, _ref.adagrad_update, _k.adagrad_update_all
 
     def __init__(self, lr=0.01):
         self.lr = _hyper(lr, "lr", "AdaGrad")
@@ -201,7 +233,7 @@ class RMSprop(Optimizer):
     """h = d h + (1 - d) g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
 
     state_names = ("h",)
-    kernel, twin = _k.rmsprop_update, _ref.rmsprop_update
+    kernel, twin, kernel_all = _k.rmsprop_update, _ref.rmsprop_update, _k.rmsprop_update_all
 
     def __init__(self, lr=0.01, decay_rate=0.99):
         self.lr = _hyper(lr, "lr", "RMSprop")
@@ -219,7 +251,7 @@ class Adam(Optimizer):
     """
 
     state_names = ("m", "v")
-    kernel, twin = _k.adam_update, _ref.adam_update
+    kernel, twin, kernel_all = _k.adam_update, _ref.adam_update, _k.adam_update_all
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
         self.lr = _hyper(lr, "lr", "Adam")

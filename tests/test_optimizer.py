@@ -228,7 +228,9 @@ def test_reused_gradient_arrays_take_the_fast_path_with_the_same_result(name):
             bufs[k][...] = r.standard_normal(bufs[k].shape)
         fast.update(fast_p, bufs)
         slow.update(slow_p, {k: v.copy() for k, v in bufs.items()})  # new arrays: the checked path
-    assert fast._plan is not None and all(g is bufs[k] for k, _, g, _ in fast._plan)
+    plan = fast._plan
+    assert plan is not None and all(g is bufs[k] for k, g in zip(plan.keys, plan.gs, strict=True))
+    assert plan.flat is not None  # one dtype: the one-call path
     for k in fast_p:
         assert_array_equal(fast_p[k], slow_p[k])
 
@@ -246,3 +248,19 @@ def test_resetting_state_or_swapping_arrays_is_seen():
     p["W"] = np.zeros(3)  # a new array under the same key
     opt.update(p, g)
     assert_allclose(p["W"], -0.1 * 0.5 - 0.1, rtol=1e-15)  # v = 0.5 * (-0.1) - 0.1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mixed_dtypes_take_per_parameter_calls_on_the_fast_path(name):
+    r = np.random.default_rng(4)
+    p = {"W": r.standard_normal((3, 4)).astype(np.float32), "b": r.standard_normal(4)}
+    want = {k: v.copy() for k, v in p.items()}
+    g = {k: r.standard_normal(v.shape).astype(v.dtype) for k, v in p.items()}
+    fast, slow = getattr(O, name)(lr=0.05), getattr(O, name)(lr=0.05)
+    for _ in range(5):
+        fast.update(p, g)
+        slow.update(want, {k: v.copy() for k, v in g.items()})
+    assert fast._plan is not None and fast._plan.flat is None
+    for k in p:
+        assert p[k].dtype == want[k].dtype
+        assert_array_equal(p[k], want[k])

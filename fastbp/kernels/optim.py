@@ -85,3 +85,49 @@ def adam_update(p, g, m, v, lr_t, beta1, beta2):
         mf[i] += c1 * (gi - mf[i])
         vf[i] += c2 * (gi * gi - vf[i])
         pf[i] -= a * mf[i] / (np.sqrt(vf[i]) + eps)
+
+
+# One call per step: each rule over tuples of parameters, gradients and states (flat views of one
+# dtype). Per-parameter calls cost ~0.3 us each in dispatch; MultiLayerNet has 12 parameters.
+
+
+@jit
+def sgd_update_all(ps, gs, lr):
+    """sgd_update for every (ps[i], gs[i])."""
+    for i in range(len(ps)):
+        sgd_update(ps[i], gs[i], lr)
+
+
+@jit
+def momentum_update_all(ps, gs, vs, lr, momentum):
+    """momentum_update for every (ps[i], gs[i], vs[i])."""
+    for i in range(len(ps)):
+        momentum_update(ps[i], gs[i], vs[i], lr, momentum)
+
+
+@jit
+def nesterov_update_all(ps, gs, vs, lr, momentum):
+    """nesterov_update for every (ps[i], gs[i], vs[i])."""
+    for i in range(len(ps)):
+        nesterov_update(ps[i], gs[i], vs[i], lr, momentum)
+
+
+@jit
+def adagrad_update_all(ps, gs, hs, lr):
+    """adagrad_update for every (ps[i], gs[i], hs[i])."""
+    for i in range(len(ps)):
+        adagrad_update(ps[i], gs[i], hs[i], lr)
+
+
+@jit
+def rmsprop_update_all(ps, gs, hs, lr, decay_rate):
+    """rmsprop_update for every (ps[i], gs[i], hs[i])."""
+    for i in range(len(ps)):
+        rmsprop_update(ps[i], gs[i], hs[i], lr, decay_rate)
+
+
+@jit
+def adam_update_all(ps, gs, ms, vs, lr_t, beta1, beta2):
+    """adam_update for every (ps[i], gs[i], ms[i], vs[i])."""
+    for i in range(len(ps)):
+        adam_update(ps[i], gs[i], ms[i], vs[i], lr_t, beta1, beta2)
