@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections import OrderedDict
 
 import numpy as np
@@ -187,11 +188,16 @@ class _Net:
         if self._mlp_layers is None or n > self.SMALL_BATCH:
             return None
         affines = self._mlp_layers[0]
+        c = self._mlp_cache
+        if (
+            c is not None
+            and c[0] == n
+            and all(map(operator.is_, map(_get_W, affines), c[1]))
+            and all(map(operator.is_, map(_get_b, affines), c[2]))
+        ):
+            return c
         Ws = tuple(a.W for a in affines)
         bs = tuple(a.b for a in affines)
-        c = self._mlp_cache
-        if c is not None and c[0] == n and _same(c[1], Ws) and _same(c[2], bs):
-            return c
         dt = self.dtype
         if not all(
             W.dtype == dt and W.flags.c_contiguous and b.dtype == dt for W, b in zip(Ws, bs, strict=True)
@@ -484,8 +490,7 @@ class MultiLayerNet(_Net):
         return grads
 
 
-def _same(a: tuple, b: tuple) -> bool:
-    return all(u is v for u, v in zip(a, b, strict=True))
+_get_W, _get_b = operator.attrgetter("W"), operator.attrgetter("b")
 
 
 def _chk_nonneg(v, name, where):
