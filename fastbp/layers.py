@@ -165,12 +165,22 @@ class Sigmoid(_Activation):
 class Tanh(_Activation):
     """y = tanh(x); dy/dx = 1 - y^2 (not in the book)."""
 
+    # Below this many elements NumPy's own call wins: it costs 0.35 us at 100 elements, a kernel's
+    # dispatch 0.47 us and a buffer check 0.15 us (measured); a fresh small array is nearly free.
+    SMALL = 2048
+
     def _forward(self, x):
-        # NumPy's SIMD tanh (10x a compiled loop calling libm's) straight into the reused buffer.
+        if x.size < self.SMALL:
+            self.out = out = np.tanh(x)
+            return out
         out = self.out
         if out is None or out.shape != x.shape or out.dtype != x.dtype:
             out = np.empty_like(x)
-        self.out = np.tanh(x, out)
+        if x.dtype == np.float64:  # the compiled kernel beats NumPy's float64 tanh (1.1x at 100k)
+            _act.tanh_forward(x, out)
+            self.out = out
+        else:  # NumPy's float32 tanh is SIMD: 4x the kernel
+            self.out = np.tanh(x, out)
         return out
 
     def _kernel_backward(self, dout, dx):

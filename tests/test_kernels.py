@@ -57,7 +57,7 @@ def sigmoid_fwd(x, out):
 
 
 def tanh_fwd(x, out):
-    np.tanh(x, out=out)  # the layer's forward is NumPy's ufunc; only the backward is a kernel
+    activations.tanh_forward(x, out)  # the layer uses it for float64
 
 
 ELEMENTWISE = {
@@ -92,6 +92,41 @@ def test_activation_kernels(rng, op, shape, dtype):
     d2 = dout.copy()
     bwd(d2, out, *args, d2)
     close(d2, dx, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_kernel_over_the_whole_range(rng, dtype):
+    tiny = np.finfo(dtype).tiny
+    x = np.concatenate(
+        [
+            rng.standard_normal(2000),
+            30 * rng.standard_normal(200),
+            10.0 ** rng.uniform(np.log10(tiny), 2, 500),
+            [
+                0.0,
+                -0.0,
+                tiny / 4,
+                -tiny / 4,
+                0.5493,
+                19.0,
+                21.99,
+                22.0,
+                23.0,
+                np.finfo(dtype).max,
+                np.inf,
+                np.nan,
+            ],
+        ]
+    ).astype(dtype)
+    x = np.concatenate([x, -x])
+    out = np.empty_like(x)
+    activations.tanh_forward(x, out)
+    want = np.tanh(x)
+    assert_array_equal(np.isnan(out), np.isnan(want))
+    ok = ~np.isnan(want)
+    assert_array_equal(np.signbit(out[ok]), np.signbit(want[ok]))  # tanh(-0) = -0
+    ulp = np.spacing(np.abs(want[ok]).astype(dtype))
+    assert np.all(np.abs(out[ok] - want[ok]) <= 8 * np.maximum(ulp, np.finfo(dtype).smallest_subnormal))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
