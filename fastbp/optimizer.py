@@ -15,6 +15,7 @@ updated ``np.float64``, as the book's ``+=`` on a float does.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import operator
 
@@ -56,7 +57,7 @@ class Optimizer:
         plan = self._plan
         if plan is not None and plan.matches(self, params, grads):
             self._begin_step()  # fast path: the very arrays checked last time (the nets reuse theirs)
-            plan.run(self, self.hyper())
+            plan.call(*self.hyper())
             return
         where = f"{type(self).__name__}.update"
         checked = [self._check(key, params[key], grads, where) for key in self._keys(params, grads, where)]
@@ -133,7 +134,8 @@ class _Plan:
 
     ``matches`` holds when ``params`` has the same keys in the same order bound to the very same
     arrays, ``grads`` too, and the optimizer's state dicts still hold the same arrays (the user may
-    replace or reset them). The parameters go to the kernel as flat views when they share a dtype.
+    replace or reset them). The parameters go to the kernel as flat views when they share a dtype;
+    ``call(*hyper)`` is then one compiled call with the arrays bound in advance.
     """
 
     def __init__(self, opt, done):
@@ -141,6 +143,7 @@ class _Plan:
         self.ps = tuple(p for _, p, _, _ in done)
         self.gs = tuple(g for _, _, g, _ in done)
         self.states = tuple(tuple(s[i] for _, _, _, s in done) for i in range(len(opt.state_names)))
+        self.stores = tuple(zip(opt.state_names, self.states, strict=True))
         arrays = self.ps + self.gs + tuple(a for st in self.states for a in st)
         self.flat = None
         if len({a.dtype for a in arrays}) == 1 and all(a.flags.c_contiguous for a in arrays):
@@ -149,28 +152,28 @@ class _Plan:
                 tuple(g.reshape(-1) for g in self.gs),
                 *(tuple(a.reshape(-1) for a in st) for st in self.states),
             )
+            self.call = functools.partial(type(opt).kernel_all, *self.flat)
+        else:
+            kernel, states = type(opt).kernel, self.states
+
+            def call(*hyper):
+                for i, (p, g) in enumerate(zip(self.ps, self.gs, strict=True)):
+                    kernel(p, g, *(st[i] for st in states), *hyper)
+
+            self.call = call
 
     def matches(self, opt, params, grads) -> bool:
-        keys = self.keys
-        if len(params) != len(keys) or tuple(params) != keys:
+        keys, is_ = self.keys, operator.is_
+        if tuple(params) != keys or not all(map(is_, params.values(), self.ps)):
             return False
-        if not all(map(operator.is_, params.values(), self.ps)):
+        if not all(map(is_, map(grads.get, keys), self.gs)):
             return False
-        if not all(map(operator.is_, map(grads.get, keys), self.gs)):
-            return False
-        for name, arrays in zip(opt.state_names, self.states, strict=True):
-            store = opt.__dict__.get(name) or {}
-            if not all(map(operator.is_, map(store.get, keys), arrays)):
+        state = opt.__dict__
+        for name, arrays in self.stores:
+            store = state.get(name)
+            if store is None or not all(map(is_, map(store.get, keys), arrays)):
                 return False
         return True
-
-    def run(self, opt, hyper):
-        if self.flat is not None:
-            type(opt).kernel_all(*self.flat, *hyper)
-            return
-        kernel = type(opt).kernel
-        for i, (p, g) in enumerate(zip(self.ps, self.gs, strict=True)):
-            kernel(p, g, *(st[i] for st in self.states), *hyper)
 
 
 class SGD(Optimizer):
