@@ -450,7 +450,12 @@ class MultiLayerNet(_Net):
         return self.last_layer
 
     def _affines(self):
-        return [self.layers[f"Affine{i}"] for i in range(1, self.hidden_layer_num + 2)]
+        names = self.__dict__.get("_affine_names")
+        if names is None or len(names) != self.hidden_layer_num + 1:
+            names = self._affine_names = [f"Affine{i}" for i in range(1, self.hidden_layer_num + 2)]
+            self._grad_names = [(f"W{i}", f"b{i}") for i in range(1, self.hidden_layer_num + 2)]
+        layers = self.layers
+        return [layers[name] for name in names]
 
     def _owners(self):
         owners = {}
@@ -473,7 +478,7 @@ class MultiLayerNet(_Net):
         self._backprop(x, self._t(t, x.shape[0], "gradient"))
         grads = {}
         lam = self.weight_decay_lambda
-        for i, a in enumerate(self._affines(), start=1):
+        for i, (a, (kW, kb)) in enumerate(zip(self._affines(), self._grad_names, strict=True), start=1):
             dW = a.dW
             if (
                 lam and self.backend == "fastbp"
@@ -486,7 +491,7 @@ class MultiLayerNet(_Net):
                 dW = out
             elif lam:
                 dW = _ref_kernels.l2_backward(dW, a.W, lam)
-            grads[f"W{i}"], grads[f"b{i}"] = dW, a.db
+            grads[kW], grads[kb] = dW, a.db
         return grads
 
 

@@ -274,14 +274,19 @@ def active_patches_t(x, fh, fw, stride, pad, cols, rowany, starts, colt):
             m += hit != 0
     ck = c * fh * fw
     out = colt[: ck * m].reshape((ck, m))
+    if pad == 0:  # every patch lies inside: one flat offset per patch
+        xf = x.reshape(-1)
+        for t in range(1, m):
+            starts[0, t] = starts[0, t] * w + starts[1, t]
     q = 0
     for ch in range(c):
         for i in range(fh):
             for j in range(fw):
                 out[q, 0] = zero
                 if pad == 0:
+                    base = (ch * h + i) * w + j
                     for t in range(1, m):
-                        out[q, t] = x[ch, starts[0, t] + i, starts[1, t] + j]
+                        out[q, t] = xf[base + starts[0, t]]
                 else:
                     for t in range(1, m):
                         hi, wi = starts[0, t] + i, starts[1, t] + j
