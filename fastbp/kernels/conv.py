@@ -112,39 +112,6 @@ def col2im(col, fh, fw, stride, pad, dx):
 
 
 @jit
-def rows_to_nchw(y, b, out, relu):
-    """out[n, f, i, j] = y[(n*OH + i)*OW + j, f] + b[f], then max(., 0) if ``relu``."""
-    n, f, oh, ow = out.shape
-    zero = out.dtype.type(0)
-    for s in range(n):
-        for i in range(oh):
-            for j in range(ow):
-                r = (s * oh + i) * ow + j
-                for k in range(f):
-                    v = y[r, k] + b[k]
-                    if relu and v <= zero:
-                        v = zero
-                    out[s, k, i, j] = v
-
-
-@jit
-def nchw_to_rows(dout, rows, db):
-    """rows[(n*OH + i)*OW + j, f] = dout[n, f, i, j]; db[f] = the sum over n, i, j of dout[n, f, i, j]."""
-    n, f, oh, ow = dout.shape
-    for k in range(f):
-        db[k] = 0
-    for s in range(n):
-        for k in range(f):
-            acc = db.dtype.type(0)
-            for i in range(oh):
-                for j in range(ow):
-                    v = dout[s, k, i, j]
-                    rows[(s * oh + i) * ow + j, k] = v
-                    acc += v
-            db[k] += acc
-
-
-@jit
 def maxpool_forward(x, ph, pw, stride, pad, out, arg):
     """out[n, c, i, j] = the max of x over window (i, j); arg = its flat index in the window.
 
