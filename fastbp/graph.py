@@ -97,10 +97,12 @@ class Graph:
         return output
 
     def _chain_steps(self):
-        """For a chain (one input, each node reading only the previous output): per node its forward,
-        backward, keyword names and needs_dx, so a pass is a plain loop; else None."""
+        """For a chain (one input, each node reading only the previous output): per node its layer,
+        whether to call its unchecked ``_forward``/``_backward``, its keyword names and needs_dx, so
+        a pass is a plain loop; else None. Rebuilt when nodes are added or ``validate`` changes."""
+        key = (len(self.nodes), self.validate)
         c = self._chain
-        if c is not None and c[0] == len(self.nodes):
+        if c is not None and c[0] == key:
             return c[1]
         steps = None
         if len(self.inputs) == 1 and self.nodes:
@@ -109,20 +111,18 @@ class Graph:
                 ok = ok and node.inputs == (prev,) and node.n_grads == 1
                 prev = node.output
             if ok:
-                steps = []
-                for node in self.nodes:
-                    layer = node.layer
-                    fast = not self.validate and hasattr(layer, "_forward") and hasattr(layer, "_backward")
-                    steps.append(
-                        (
-                            layer._forward if fast else layer.forward,
-                            layer._backward if fast else None,
-                            layer.backward,
-                            node.kwargs,
-                            node.needs_dx,
-                        )
+                fast = not self.validate
+                steps = [
+                    (
+                        node.layer,
+                        fast and hasattr(node.layer, "_forward"),
+                        fast and hasattr(node.layer, "_backward"),
+                        node.kwargs,
+                        node.needs_dx,
                     )
-        self._chain = (len(self.nodes), steps)
+                    for node in self.nodes
+                ]
+        self._chain = (key, steps)
         return steps
 
     def forward(self, *inputs, **kwargs):
@@ -134,7 +134,8 @@ class Graph:
         steps = self._chain_steps()
         if steps is not None:  # a chain: the same pass without the bookkeeping of named values
             h = inputs[0]
-            for fwd, _, _, names, _ in steps:
+            for layer, fast, _, names, _ in steps:
+                fwd = layer._forward if fast else layer.forward
                 h = fwd(h, **{k: kwargs[k] for k in names if k in kwargs}) if names else fwd(h)
             return h
         values = dict(zip(self.inputs, inputs, strict=True))
@@ -154,9 +155,9 @@ class Graph:
         steps = self._chain_steps()
         if steps is not None:
             g = dout
-            for _, fast_bwd, bwd, _, needs_dx in reversed(steps):
-                g = fast_bwd(g, needs_dx) if fast_bwd is not None else bwd(g)
-                if not needs_dx:
+            for layer, _, fast, _, needs_dx in reversed(steps):
+                g = layer._backward(g, needs_dx) if fast else layer.backward(g)
+                if not needs_dx or g is None:  # nothing flows further back
                     return {}
             return {self.inputs[0]: g} if self.wrt else {}
         grads = {self.nodes[-1].output: dout}

@@ -170,14 +170,14 @@ class Tanh(_Activation):
     SMALL = 2048
 
     def _forward(self, x):
-        if x.size < self.SMALL:
+        if x.size < self.SMALL and x.ndim:  # (a 0-d input would come back as a scalar)
             self.out = out = np.tanh(x)
             return out
         out = self.out
-        if out is None or out.shape != x.shape or out.dtype != x.dtype:
-            out = np.empty_like(x)
+        if out is None or out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+            out = np.empty(x.shape, x.dtype)
         if x.dtype == np.float64:  # the compiled kernel beats NumPy's float64 tanh (1.1x at 100k)
-            _act.tanh_forward(x, out)
+            _act.tanh_forward(_contiguous(x), out)
             self.out = out
         else:  # NumPy's float32 tanh is SIMD: 4x the kernel
             self.out = np.tanh(x, out)
@@ -193,6 +193,10 @@ class Affine(Layer):
     Like the book, a higher-rank input is flattened per sample; ``x`` keeps the flattened input and
     ``original_x_shape`` its shape, and ``backward`` returns dx in that shape. ``W`` and ``b`` are
     the arrays passed in (not copies). The products run in NumPy's BLAS, the bias in a kernel.
+
+    A network's first Affine (``sparse_input``) may instead list the nonzeros of a mostly-zero input
+    once and compute x W and dW from that list (kernels/sparse_input.py); dW then comes from the input
+    as the forward saw it (the book's layer reads ``self.x`` again in backward).
     """
 
     def __init__(self, W, b):
@@ -223,13 +227,18 @@ class Affine(Layer):
     }
 
     def _csr_limit(self, x2):
-        """The density up to which this forward may take the CSR path, or None (BLAS)."""
+        """The density up to which this forward may take the CSR path, or None (BLAS).
+
+        Not with a NaN or inf in W: BLAS multiplies it by the zeros of x (0 * inf = NaN), the list of
+        nonzeros never meets it, and the results must be NumPy's.
+        """
         if not self.sparse_input or x2.shape[0] < 8:
             return None
         W = self.W
-        if not (W.flags.c_contiguous and self.b.flags.c_contiguous):
+        limit = self.CSR_MAX_DENSITY.get((W.dtype.name, W.shape[1]))
+        if limit is None or not (W.flags.c_contiguous and self.b.flags.c_contiguous):
             return None
-        return self.CSR_MAX_DENSITY.get((W.dtype.name, W.shape[1]))
+        return limit if _chk.all_finite(W.reshape(-1)) else None
 
     def forward(self, x):
         """x W + b for a batch x of N samples with D = W.shape[0] features each."""
@@ -289,8 +298,14 @@ class Affine(Layer):
         else:
             _aff.relu_bias_backward(dout, relu.out, self.db)
         dW = self._buffer("dW", W.shape, W.dtype)
-        if self._csr is not None and dout.flags.c_contiguous:  # x's nonzeros serve dW = x^T dout too
-            idx, val, ptr = self._csr
+        csr = self._csr
+        if (
+            csr is not None
+            and dout.flags.c_contiguous
+            and dout.shape == (csr[2].shape[0] - 1, W.shape[1])
+            and _chk.all_finite(dout.reshape(-1))  # as above: 0 * inf must give BLAS's NaN
+        ):  # x's nonzeros, listed by the forward, serve dW = x^T dout too
+            idx, val, ptr = csr
             _sparse.csr_weight_grad(idx, val, ptr, dout, dW)
             self.dW = dW
         else:
@@ -526,7 +541,8 @@ class ConvReluPool:
 
     Two ways back, chosen at construction by ``needs_dx`` (whether the block's input needs a gradient):
 
-    - ``needs_dx=False`` (the network's first layer): the forward keeps each sample's patches, only those
+    - ``needs_dx=False`` (the network's first layer): a training forward keeps each sample's patches (as
+      the book's layer keeps ``col``; a test-mode forward, such as ``predict``, keeps none), only those
       holding a nonzero (an MNIST digit's background is 0: ~40% of the 5x5 patches are all zero, and
       their outputs are the bias alone), so the product skips them; backward sends each window winner's
       gradient to its patch's column and takes dW as one product per sample, with no patches rebuilt.
@@ -537,6 +553,8 @@ class ConvReluPool:
     ``pool.arg_max`` (as a separate Pooling would record it), ``conv.col`` (computed on access);
     ``relu.out`` is not materialized in this fused form (None).
     """
+
+    uses_train_flg = True  # the patches are kept only for a training pass (a backward may follow)
 
     def __init__(self, conv: Convolution, relu: Relu, pool: Pooling, needs_dx: bool = True):
         self.conv, self.relu, self.pool = conv, relu, pool
@@ -552,7 +570,7 @@ class ConvReluPool:
         pow_ = _out_size(ow, pool.pool_w, pool.stride, 0)
         return fn, c * fh * fw, oh, ow, poh, pow_
 
-    def _forward(self, x):
+    def _forward(self, x, train_flg=True):
         conv, pool = self.conv, self.pool
         W = conv.W
         if x.dtype != W.dtype or not x.flags.c_contiguous:
@@ -569,7 +587,7 @@ class ConvReluPool:
         stride, pad, b = conv.stride, conv.pad, conv.b
         ph, pw, ps = pool.pool_h, pool.pool_w, pool.stride
         rows = conv._buffer("rowst", (fn * (p + 1),), W.dtype)
-        if self.needs_dx:
+        if self.needs_dx or not train_flg:
             colt = conv._buffer("colt", (ck, p), W.dtype)
             cols = (conv._bufs or {}).get("ident")
             if cols is None or cols.shape != (p,):  # output position r is the product's column r
@@ -637,7 +655,7 @@ class ConvReluPool:
                 _conv.col2im(dcol, fh, fw, conv.stride, conv.pad, dx[s : s + 1])
         return dx
 
-    def forward(self, x):
+    def forward(self, x, train_flg=True):
         return self.pool.forward(self.relu.forward(self.conv.forward(x)))
 
     def backward(self, dout):

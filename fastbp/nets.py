@@ -217,6 +217,7 @@ class _Net:
         prev = x
         for a, h, dW, db in zip(affines, hs, c[5], c[6], strict=True):
             a.x, a.original_x_shape, a._out, a.dW, a.db = prev, prev.shape, h, dW, db
+            a._csr = None  # a later layer.backward must use this x, not an older batch's nonzero list
             prev = h
         for r, h in zip(relus, hs, strict=False):
             r.out = h

@@ -126,7 +126,16 @@ class Optimizer:
         s = store.get(key)
         if s is None or np.shape(s) != np.shape(p):
             s = store[key] = np.zeros_like(p, dtype=p.dtype if isinstance(p, np.ndarray) else np.float64)
+        elif isinstance(p, np.ndarray) and not (
+            isinstance(s, np.ndarray) and s.dtype == p.dtype and s.flags.c_contiguous and s.flags.writeable
+        ):  # state the caller set in another layout or dtype: the kernel updates a contiguous copy
+            s = store[key] = np.array(s, dtype=p.dtype, order="C")
         return s
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_plan", None)  # a cache of array references, rebuilt by the next update
+        return state
 
 
 class _Plan:
@@ -146,7 +155,11 @@ class _Plan:
         self.stores = tuple(zip(opt.state_names, self.states, strict=True))
         arrays = self.ps + self.gs + tuple(a for st in self.states for a in st)
         self.flat = None
-        if len({a.dtype for a in arrays}) == 1 and all(a.flags.c_contiguous for a in arrays):
+        # one tuple type for the kernel: one dtype, contiguous, all writeable (a read-only gradient
+        # is another Numba type)
+        if len({a.dtype for a in arrays}) == 1 and all(
+            a.flags.c_contiguous and a.flags.writeable for a in arrays
+        ):
             self.flat = (
                 tuple(p.reshape(-1) for p in self.ps),
                 tuple(g.reshape(-1) for g in self.gs),
@@ -154,17 +167,18 @@ class _Plan:
             )
             self.call = functools.partial(type(opt).kernel_all, *self.flat)
         else:
-            kernel, states = type(opt).kernel, self.states
+            self.kernel = type(opt).kernel
+            self.call = self._call_each
 
-            def call(*hyper):
-                for i, (p, g) in enumerate(zip(self.ps, self.gs, strict=True)):
-                    kernel(p, g, *(st[i] for st in states), *hyper)
-
-            self.call = call
+    def _call_each(self, *hyper):
+        for i, (p, g) in enumerate(zip(self.ps, self.gs, strict=True)):
+            self.kernel(p, g, *(st[i] for st in self.states), *hyper)
 
     def matches(self, opt, params, grads) -> bool:
         keys, is_ = self.keys, operator.is_
         if tuple(params) != keys or not all(map(is_, params.values(), self.ps)):
+            return False
+        if not all(p.flags.writeable for p in self.ps):  # made read-only since: the checks say so
             return False
         if not all(map(is_, map(grads.get, keys), self.gs)):
             return False
