@@ -126,8 +126,10 @@ class _Net:
                 i += 1
         self._graph = Graph.sequential(nodes, validate=False)
         first = nodes[0].layer if nodes and type(nodes[0]) is L.WithRelu else (nodes or [None])[0]
+        self._sparse_first = None
         if type(first) is L.Affine:  # it sees the images: mostly zeros, a list of nonzeros may pay
             first.sparse_input = True
+            self._sparse_first = first
         # A ReLU MLP (Affine+ReLU nodes, then one Affine) can take the compiled small-batch path.
         fused = [type(n) is _fast_layers.WithRelu and type(n.layer) is _fast_layers.Affine for n in nodes]
         mlp = nodes and all(fused[:-1]) and type(nodes[-1]) is _fast_layers.Affine
@@ -163,6 +165,13 @@ class _Net:
             shape = (n, d)
         if x.dtype == self.dtype and x.flags.c_contiguous:
             x = x.reshape(shape)
+            first = self.__dict__.get("_sparse_first")
+            if first is not None and n >= 8:  # its list of nonzeros checks finiteness on the way
+                status = first._precompact(x)
+                if status >= 0:
+                    return x
+                if status == -2:
+                    _chk.finite(x, "x", where)  # raises, naming the first bad index
             _chk.finite(x, "x", where)
             return x
         buf = self.__dict__.get("_x_buf")

@@ -137,3 +137,24 @@ def test_csr_and_blas_paths_train_alike():
     assert nets[0].layers["Affine1"]._csr is not None and nets[1].layers["Affine1"]._csr is None
     for k in nets[0].params:
         assert_allclose(nets[0].params[k], nets[1].params[k], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("density", [0.15, 0.9])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_the_input_check_through_the_nonzero_list_still_names_nan_and_inf(rng, density, bad):
+    # for a sparse batch the network's NaN/inf check is the listing pass itself; a dense one falls back
+    np.random.seed(0)
+    net = TwoLayerNet(784, 50, 10)
+    x = sparse(rng, (16, 784), density, np.float64)
+    t = rng.integers(0, 10, 16)
+    before = {k: v.copy() for k, v in net.params.items()}
+    grads = {k: v.copy() for k, v in net.gradient(x, t).items()}
+    x[11, 300] = bad
+    for entry in (net.gradient, net.loss, net.accuracy):
+        with pytest.raises(ValueError, match=r"x contains NaN or inf \(first at index \(11, 300\)\)"):
+            entry(x, t)
+    x[11, 300] = 0.5
+    for k, g in net.gradient(x, t).items():  # nothing was left half-done
+        assert np.isfinite(g).all() and net.params[k].shape == before[k].shape
+    assert net.layers["Affine1"]._csr is not None or density > 0.5
+    assert set(grads) == set(before)

@@ -15,6 +15,7 @@ and 2-D address arithmetic cost 10-30% in these short inner loops (measured).
 in increasing column order.
 """
 
+import numpy as np
 from numba import int64, literally, uint64
 
 from .._jit import jit
@@ -28,7 +29,8 @@ WIDTHS = (50, 100)
 def compact_rows(x, idx, val, ptr, max_density):
     """x (N, D) C-contiguous -> its nonzeros in CSR form (idx: int32 and val: >= N*D entries; ptr:
     N+1); returns their count, or -1 as soon as the first 8 rows (or all, if fewer) turn out denser
-    than ``max_density`` (the list would not pay: the caller takes BLAS).
+    than ``max_density`` (the list would not pay: the caller takes BLAS), or -2 when x holds a NaN
+    or inf (the pass checks every entry: a network's input check can use it instead of its own).
 
     Blocks of 8 entries that are all zero are skipped after one test (background comes in runs);
     within a block the append is branch-free.
@@ -39,6 +41,7 @@ def compact_rows(x, idx, val, ptr, max_density):
     one = uint64(1)
     p = uint64(0)
     d8 = uint64(d - d % 8)
+    finite = True
     for r in range(n):
         ptr[r] = p
         base = uint64(r) * uint64(d)
@@ -55,22 +58,24 @@ def compact_rows(x, idx, val, ptr, max_density):
                 | (xf[b + uint64(6)] != zero)
                 | (xf[b + uint64(7)] != zero)
             )
-            if hit:
+            if hit:  # (a block of zeros is finite)
                 for t in range(8):
                     v = xf[b + uint64(t)]
                     idx[p] = k0 + uint64(t)
                     val[p] = v
                     p += uint64(v != zero)
+                    finite &= np.isfinite(v)
             k0 += uint64(8)
         for k in range(d8, uint64(d)):
             v = xf[base + k]
             idx[p] = k
             val[p] = v
             p += uint64(v != zero)
+            finite &= np.isfinite(v)
         if r == min(n, 8) - 1 and p > max_density * (r + 1) * d:
             return -1
     ptr[n] = p
-    return int64(p)
+    return int64(p) if finite else -2
 
 
 @jit(fastmath=True)
