@@ -252,6 +252,9 @@ def active_patches_t(x, fh, fw, stride, pad, cols, rowany, starts, colt):
     n_pos = cols.shape[0]
     oh = n_pos // ow
     zero = x.dtype.type(0)
+    if stride == 1 and pad == 0:  # the book's SimpleConvNet: row by row, each window in one sweep
+        m = _active_cols_unpadded(x, fh, fw, cols, rowany, starts)
+        return _gather_patches(x, fh, fw, stride, pad, cols, starts, colt, m)
     rowany[...] = 0
     for ch in range(c):  # rowany[y, z]: a nonzero on input row y under output column z's window
         for j in range(fw):
@@ -276,12 +279,48 @@ def active_patches_t(x, fh, fw, stride, pad, cols, rowany, starts, colt):
             starts[0, m] = y0
             starts[1, m] = z * stride - pad
             m += hit != 0
+    return _gather_patches(x, fh, fw, stride, pad, cols, starts, colt, m)
+
+
+@jit
+def _active_cols_unpadded(x, fh, fw, cols, rowany, starts):
+    """active_patches_t's choice of patches for stride 1, no padding; starts[0, t] = patch t's flat
+    offset in a channel (row-major loops: 2x the general ones here)."""
+    c, h, w = x.shape
+    ow = w - fw + 1
+    oh = h - fh + 1
+    zero = x.dtype.type(0)
+    for y in range(h):
+        for z in range(ow):
+            rowany[y, z] = 0
+        for ch in range(c):
+            for j in range(fw):
+                for z in range(ow):
+                    rowany[y, z] |= x[ch, y, z + j] != zero
+    m = 1
+    for yo in range(oh):
+        for z in range(ow):
+            hit = False
+            for i in range(fh):
+                hit |= rowany[yo + i, z] != 0
+            cols[yo * ow + z] = m if hit else 0
+            starts[0, m] = yo * w + z
+            m += hit
+    return m
+
+
+@jit
+def _gather_patches(x, fh, fw, stride, pad, cols, starts, colt, m):
+    """The gathering half of active_patches_t: the m - 1 chosen patches (and the zero column 0)."""
+    c, h, w = x.shape
+    zero = x.dtype.type(0)
     ck = c * fh * fw
     out = colt[: ck * m].reshape((ck, m))
     if pad == 0:  # every patch lies inside: one flat offset per patch
         xf = x.reshape(-1)
-        for t in range(1, m):
-            starts[0, t] = starts[0, t] * w + starts[1, t]
+        if stride != 1:  # (_active_cols_unpadded wrote the flat offsets already)
+            for t in range(1, m):
+                starts[0, t] = starts[0, t] * w + starts[1, t]
     q = 0
     for ch in range(c):
         for i in range(fh):
