@@ -285,22 +285,13 @@ class Affine(Layer):
             x2 = self._buffer("x", x2.shape, W.dtype)
             np.copyto(x2, x.reshape(x.shape[0], -1))
         out = self._buffer("out", (x2.shape[0], W.shape[1]), W.dtype)
-        self._csr = None
         pre, self._pre = self._pre, None
-        limit = None
-        if pre is not None and pre[0] is x2:  # listed by the network's input check just now
-            self._csr = pre[1]
-            idx, val, ptr = self._csr
-        else:
-            limit = self._csr_limit(x2)
-        if limit is not None:  # list the nonzeros, unless the first samples show a dense batch
-            idx = self._buffer("csr_idx", (x2.size,), np.int32)
-            val = self._buffer("csr_val", (x2.size,), W.dtype)
-            ptr = self._buffer("csr_ptr", (x2.shape[0] + 1,), np.int64)
-            if _sparse.compact_rows(x2, idx, val, ptr, limit) >= 0:
-                self._csr = (idx, val, ptr)
+        if pre is None or pre[0] is not x2:  # not listed by the network's input check just now:
+            self._precompact(x2)  # list the nonzeros, unless this batch or layer takes BLAS
+            pre, self._pre = self._pre, None
+        self._csr = pre[1] if pre is not None else None
         if self._csr is not None:
-            _sparse.csr_affine_forward(idx, val, ptr, W, self.b, out, relu is not None)
+            _sparse.csr_affine_forward(*self._csr, W, self.b, out, relu is not None)
         else:
             np.dot(x2, W, out=out)
             if relu is None:
