@@ -157,7 +157,7 @@ class _Plan:
         self.flat = None
         # one tuple type for the kernel: one dtype, contiguous, all writeable (a read-only gradient
         # is another Numba type)
-        if len({a.dtype for a in arrays}) == 1 and all(
+        if type(opt).kernel_all is not None and len({a.dtype for a in arrays}) == 1 and all(
             a.flags.c_contiguous and a.flags.writeable for a in arrays
         ):
             self.flat = (
