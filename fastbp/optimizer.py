@@ -157,8 +157,10 @@ class _Plan:
         self.flat = None
         # one tuple type for the kernel: one dtype, contiguous, all writeable (a read-only gradient
         # is another Numba type)
-        if type(opt).kernel_all is not None and len({a.dtype for a in arrays}) == 1 and all(
-            a.flags.c_contiguous and a.flags.writeable for a in arrays
+        if (
+            type(opt).kernel_all is not None
+            and len({a.dtype for a in arrays}) == 1
+            and all(a.flags.c_contiguous and a.flags.writeable for a in arrays)
         ):
             self.flat = (
                 tuple(p.reshape(-1) for p in self.ps),
