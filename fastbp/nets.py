@@ -216,7 +216,13 @@ class _Net:
         ds = tuple(a._buffer("small_d", (n, a.W.shape[1]), dt) for a in affines)
         dWs = tuple(a._buffer("dW", a.W.shape, dt) for a in affines)
         dbs = tuple(a._buffer("db", a.b.shape, dt) for a in affines)
-        self._mlp_cache = c = (n, Ws, bs, hs, ds, dWs, dbs)
+        y = self._last_layer._buffer("y", (n, Ws[-1].shape[1]), dt)
+        grads = tuple(  # the gradient dict's items, in the book's order: W1, b1, W2, ...
+            item
+            for i, (dW, db) in enumerate(zip(dWs, dbs, strict=True), start=1)
+            for item in ((f"W{i}", dW), (f"b{i}", db))
+        )
+        self._mlp_cache = c = (n, Ws, bs, hs, ds, dWs, dbs, y, grads)
         return c
 
     def _small_state(self, x, c):
@@ -299,16 +305,20 @@ class _Net:
         last = self._last_layer
         c = self._small(x.shape[0])
         if c is not None:  # the compiled small-batch path: scores, loss, and back, no BLAS
-            _mlp.mlp_forward(x, c[1], c[2], c[3])
+            if t.ndim == 1:  # label indices: the whole step is one call
+                loss = _mlp.mlp_step(x, t, c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+                last.y, last.t, last.loss = c[7], t, x.dtype.type(loss)
+            else:
+                _mlp.mlp_forward(x, c[1], c[2], c[3])
+                last._forward(c[3][-1], t)
+                last._backward(1.0, out=c[4][-1])
+                _mlp.mlp_backward(x, c[1], c[3], c[4], c[5], c[6])
             self._small_state(x, c)
-            last._forward(c[3][-1], t)
-            ds = c[4]
-            last._backward(1.0, out=ds[-1])
-            _mlp.mlp_backward(x, c[1], c[3], ds, c[5], c[6])
-            return
+            return c
         self._loss(x, t, True)
         dout = last._backward(1.0) if hasattr(last, "_backward") else last.backward(1)
         self._graph.backward(dout)
+        return None
 
     def save_params(self, file_name="params.pkl"):
         """Write ``params`` to ``file_name`` as an .npz archive (atomically; no pickle, whatever the name:
@@ -389,7 +399,9 @@ class TwoLayerNet(_Net):
     def gradient(self, x, t):
         """Backpropagated gradients of ``loss(x, t)``: ``{'W1', 'b1', 'W2', 'b2'}``."""
         x = self._x(x, "gradient")
-        self._backprop(x, self._t(t, x.shape[0], "gradient"))
+        c = self._backprop(x, self._t(t, x.shape[0], "gradient"))
+        if c is not None:  # the small-batch path's buffers are the layers' dW, db
+            return dict(c[8])
         a1, a2 = self.layers["Affine1"], self.layers["Affine2"]
         return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
 
@@ -485,9 +497,11 @@ class MultiLayerNet(_Net):
     def gradient(self, x, t):
         """Backpropagated gradients of ``loss(x, t)`` (weight decay included): ``W1, b1, ..., b{L+1}``."""
         x = self._x(x, "gradient")
-        self._backprop(x, self._t(t, x.shape[0], "gradient"))
-        grads = {}
+        c = self._backprop(x, self._t(t, x.shape[0], "gradient"))
         lam = self.weight_decay_lambda
+        if c is not None and not lam:  # the small-batch path's buffers are the layers' dW, db
+            return dict(c[8])
+        grads = {}
         for i, (a, (kW, kb)) in enumerate(zip(self._affines(), self._grad_names, strict=True), start=1):
             dW = a.dW
             if (

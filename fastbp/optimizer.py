@@ -46,6 +46,10 @@ class Optimizer:
         """The hyperparameter arguments of this step's kernel call."""
         raise NotImplementedError
 
+    def _plan_extras(self, ps) -> tuple:
+        """Arguments of ``kernel_all`` between the state tuples and the hyperparameters."""
+        return ()
+
     def _begin_step(self):
         """Called once per ``update``, after the arguments were checked (Adam counts steps here)."""
 
@@ -167,7 +171,7 @@ class _Plan:
                 tuple(g.reshape(-1) for g in self.gs),
                 *(tuple(a.reshape(-1) for a in st) for st in self.states),
             )
-            self.call = functools.partial(type(opt).kernel_all, *self.flat)
+            self.call = functools.partial(type(opt).kernel_all, *self.flat, *opt._plan_extras(self.ps))
         else:
             self.kernel = type(opt).kernel
             self.call = self._call_each
@@ -199,6 +203,11 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01):
         self.lr = _hyper(lr, "lr", "SGD")
+
+    def _plan_extras(self, ps):
+        # each parameter's row width and row-skipping mode (kernels/optim.py, sgd_update_all)
+        widths = np.array([max(p.shape[-1], 1) if p.ndim > 1 else max(p.size, 1) for p in ps], np.int64)
+        return widths, np.zeros(len(ps), np.int64)
 
     def hyper(self):
         return (self.lr,)

@@ -42,10 +42,10 @@ def test_kernels_are_cached_on_disk_and_compile_once_per_dtype(tmp_path):
     assert "fastbp.kernels.affine.bias_forward" in used and "fastbp.kernels.affine.relu_bias_backward" in used
     for name, (n_sigs, _, _) in used.items():
         assert n_sigs <= 2, f"{name} compiled {n_sigs} times for two dtypes"
-    assert "fastbp.kernels.mlp.mlp_forward" in used
+    assert "fastbp.kernels.mlp.mlp_step" in used
     warm = run_step(tmp_path)
     loaded = {name: v for name, v in warm.items() if v[0] > 0}  # helpers inlined into callers load nothing
-    assert "fastbp.kernels.affine.bias_forward" in loaded and "fastbp.kernels.mlp.mlp_backward" in loaded
+    assert "fastbp.kernels.affine.bias_forward" in loaded and "fastbp.kernels.mlp.mlp_step" in loaded
     for name, (n_sigs, hits, misses) in loaded.items():
         assert hits == n_sigs and not misses, f"{name}: {hits} cache hits, {misses} misses on the second run"
 

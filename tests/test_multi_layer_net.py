@@ -151,3 +151,30 @@ def test_small_batch_path_sees_rebound_and_in_place_weights():
     np.testing.assert_allclose(net.predict(x), net.predict(x))
     want = np.maximum(x @ net.params["W1"] + net.params["b1"], 0) @ net.params["W2"] + 5.0
     assert_allclose(net.predict(x), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("onehot", [False, True])
+@pytest.mark.parametrize("n", [1, 3])
+def test_small_batch_step_leaves_the_loss_layer_and_grads_as_the_layered_path(monkeypatch, n, onehot):
+    x, t = blobs(n, seed=n)
+    if onehot:
+        t = np.eye(10)[t]
+    seen = []
+    for small in (MultiLayerNet.SMALL_BATCH, 0):
+        monkeypatch.setattr(MultiLayerNet, "SMALL_BATCH", small)
+        np.random.seed(0)
+        net = MultiLayerNet(784, [30, 20], 10)
+        grads = net.gradient(x, t)
+        assert list(grads) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+        for i, a in enumerate(net._affines(), start=1):
+            assert grads[f"W{i}"] is a.dW and grads[f"b{i}"] is a.db
+        last = net.last_layer
+        seen.append(
+            (float(last.loss), last.y.copy(), np.array(last.t), {k: v.copy() for k, v in grads.items()})
+        )
+    (l1, y1, t1, g1), (l2, y2, t2, g2) = seen
+    assert l1 == pytest.approx(l2, rel=1e-12)
+    assert_allclose(y1, y2, rtol=1e-12, atol=1e-15)
+    assert_array_equal(t1, t2)
+    for k in g1:
+        assert_allclose(g1[k], g2[k], rtol=1e-12, atol=1e-15)

@@ -282,3 +282,67 @@ def test_the_numpy_twin_never_runs_a_compiled_kernel(name, monkeypatch):
     opt = getattr(RO, name)()
     for _ in range(3):  # the second and third steps go through the reused-arrays path
         opt.update(params, grads)
+
+
+def _row_sparse_grads(r, shapes, zero_rows):
+    grads = {}
+    for k, s in shapes.items():
+        g = r.standard_normal(s)
+        if len(s) > 1:
+            g[r.random(s[0]) < zero_rows] = 0.0
+            g[r.random(s[0]) < 0.2] *= -0.0  # rows of -0.0 count as zero too
+        grads[k] = g
+    return grads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_row_skipping_equals_the_plain_update_through_mode_changes(dtype):
+    """SGD's one-call update skips rows whose gradient is all zero once a row pass has found enough
+    of them (kernels/optim.py); sparse and dense steps alternate here so both modes and the switches
+    between them run. A weight of -0.0 is the one documented difference (sign of zero), so none here."""
+    r = np.random.default_rng(0)
+    shapes = {"W1": (37, 5), "b1": (5,), "W2": (5, 3, 2), "b2": (1,)}
+    params = {k: (r.standard_normal(s) + 0.1).astype(dtype) for k, s in shapes.items()}
+    twin = {k: v.copy() for k, v in params.items()}
+    grads = {k: np.zeros(s, dtype) for k, s in shapes.items()}  # reused arrays: the one-call path
+    opt, ref = O.SGD(lr=0.05), RO.SGD(lr=0.05)
+    modes = []
+    for step in range(120):
+        density = 0.9 if (step // 30) % 2 else 0.0
+        for k, g in _row_sparse_grads(r, shapes, density).items():
+            grads[k][...] = g
+        opt.update(params, grads)
+        ref.update(twin, grads)
+        modes.append(tuple(opt._plan.flat and opt._plan.call.args[-1]))
+    for k in params:
+        assert_array_equal(params[k], twin[k])
+    row_mode = [m[0] == -1 for m in modes]  # W1's mode after each step
+    assert any(row_mode) and not all(row_mode)
+
+
+def test_sgd_row_skipping_keeps_numpys_nan_and_inf():
+    p = {"W": np.ones((4, 3))}
+    g = {"W": np.zeros((4, 3))}
+    opt = O.SGD(lr=0.1)
+    for _ in range(40):  # into row mode
+        opt.update(p, g)
+    assert opt._plan.call.args[-1][0] == -1
+    g["W"][2, 1] = np.nan
+    opt.update(p, g)
+    assert np.isnan(p["W"][2, 1]) and np.isfinite(np.delete(p["W"].ravel(), 7)).all()
+    q = {"W": np.ones((4, 3))}
+    opt2 = O.SGD(lr=0.1)
+    for _ in range(40):
+        opt2.update(q, g := {"W": np.zeros((4, 3))})
+    opt2.lr = np.inf  # inf * 0 is NaN in NumPy: no row may be skipped
+    opt2.update(q, g)
+    assert np.isnan(q["W"]).all()
+
+
+def test_sgd_row_skipping_sign_of_zero_is_the_documented_difference():
+    p = {"W": np.full((2, 3), -0.0)}
+    g = {"W": np.full((2, 3), -0.0)}
+    opt = O.SGD(lr=0.1)
+    for _ in range(40):
+        opt.update(p, g)
+    assert (p["W"] == 0).all()  # NumPy's p - lr g would give +0.0; skipped rows keep -0.0

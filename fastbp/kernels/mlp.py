@@ -12,6 +12,7 @@ input gradient vectorise.
 """
 
 from .._jit import jit
+from .softmax_ce import softmax_ce_backward, softmax_ce_forward
 
 
 @jit(fastmath=True)
@@ -89,3 +90,14 @@ def mlp_backward(x, Ws, hs, ds, dWs, dbs):
         prev = hs[l - 1] if l > 0 else x
         dx = ds[l - 1] if l > 0 else g  # unused for l = 0 (one call site: one compiled signature)
         dense_backward(prev, Ws[l], g, dWs[l], dbs[l], dx, l > 0)
+
+
+@jit
+def mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y):
+    """mlp_forward, softmax cross-entropy against labels t (softmax into y, its gradient into ds[-1])
+    and mlp_backward in one call; returns the mean loss. Each callee keeps its own compile flags."""
+    mlp_forward(x, Ws, bs, hs)
+    loss = softmax_ce_forward(hs[-1], t, y)
+    softmax_ce_backward(1.0, y, t, ds[-1])
+    mlp_backward(x, Ws, hs, ds, dWs, dbs)
+    return loss

@@ -3,7 +3,8 @@
 Each ``<rule>_update(p, g, *state, *hyper)`` walks a C-contiguous parameter ``p``, its gradient ``g``
 and the rule's state arrays together, updates ``p`` and the state in place and returns None. The
 operations and their order are the book's (``common/optimizer.py``), element by element, so a float64
-run is bit-for-bit the NumPy one. Hyperparameters are cast to ``p``'s dtype first, as NumPy does with
+run is bit-for-bit the NumPy one (SGD's row skipping, below, may keep a -0.0 weight where NumPy
+writes +0.0). Hyperparameters are cast to ``p``'s dtype first, as NumPy does with
 a Python scalar, so float32 stays float32.
 
 Each iteration loads all its operands before it stores any. Large NumPy arrays start at the same
@@ -103,11 +104,58 @@ def adam_update(p, g, m, v, lr_t, beta1, beta2):
 # dtype). Per-parameter calls cost ~0.3 us each in dispatch; MultiLayerNet has 12 parameters.
 
 
+# SGD over all parameters skips rows whose gradient is all zero. dW = x^T dout has a zero row for
+# every input feature that is 0 across the batch: at batch 1 on MNIST that is 81% of W1's rows and
+# about half of each hidden layer's (after ReLU), and the update is bound by memory traffic (read p,
+# read g, write p). Checking a row first reads g but spares p's read and write where g is zero. On
+# dense gradients the check costs ~40%, so each parameter keeps a mode: row by row while at least
+# ROWS_MIN_SKIPPED of its rows were skipped at the last row pass, else plain, with a row pass every
+# ROWS_PROBE steps to look again. Measured here (MultiLayerNet 784-100x5-10 weights, batch-1 MNIST
+# gradients, float64): 23 us plain, 18 us by rows; dense 784x50: 6.6 us plain, 9.4 us by rows.
+# A skipped row is exactly what the update would compute (p - lr * 0 = p) except for the sign of
+# zero: a weight of -0.0 with a gradient of -0.0 stays -0.0 where p - lr g gives +0.0.
+ROWS_MIN_SKIPPED = 0.4
+ROWS_PROBE = 16
+
+
 @jit
-def sgd_update_all(ps, gs, lr):
-    """sgd_update for every (ps[i], gs[i])."""
+def sgd_update_rows(p, g, lr, width):
+    """sgd_update, leaving the rows (``width`` elements each) whose gradient is all +-0 as they are;
+    returns the number of rows left. ``p``, ``g``: flat, ``p.size`` a multiple of ``width``."""
+    a = p.dtype.type(lr)
+    zero = p.dtype.type(0)
+    skipped = 0
+    for r in range(p.size // width):
+        gr = g[r * width : (r + 1) * width]  # slices: indices from 0, so the loops vectorise
+        nonzero = 0
+        for j in range(width):
+            nonzero += gr[j] != zero
+        if nonzero:
+            pr = p[r * width : (r + 1) * width]
+            for j in range(width):
+                pr[j] -= a * gr[j]
+        else:
+            skipped += 1
+    return skipped
+
+
+@jit
+def sgd_update_all(ps, gs, widths, modes, lr):
+    """sgd_update for every (ps[i], gs[i]), by rows of ``widths[i]`` where that pays (see above).
+
+    ``modes[i]``: -1 while parameter i goes by rows, else the number of plain steps since its last
+    row pass; updated here. A non-finite lr never skips (lr * 0 is then NaN).
+    """
     for i in range(len(ps)):
-        sgd_update(ps[i], gs[i], lr)
+        p = ps[i]
+        m = modes[i]
+        if (m < 0 or m >= ROWS_PROBE) and abs(lr) < np.inf:
+            rows = p.size // widths[i]
+            skipped = sgd_update_rows(p, gs[i], lr, widths[i])
+            modes[i] = -1 if skipped >= ROWS_MIN_SKIPPED * rows else 0
+        else:
+            sgd_update(p, gs[i], lr)
+            modes[i] = m + 1
 
 
 @jit
