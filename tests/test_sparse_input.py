@@ -7,6 +7,7 @@ from conftest import DTYPES, TOL, numgrad, rel_err
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastbp import layers as L
+from fastbp.kernels import simd
 from fastbp.kernels import sparse_input as S
 from fastbp.nets import MultiLayerNet, TwoLayerNet
 from fastbp.reference import kernels as ref
@@ -19,20 +20,34 @@ def sparse(rng, shape, density, dtype):
     return x.astype(dtype)
 
 
-def csr(x, limit=1.0):
+def csr(x, limit=1.0, kernel=None):
     idx = np.full(x.size, -1, np.int32)
     val = np.full(x.size, np.nan, x.dtype)
     ptr = np.full(x.shape[0] + 1, -1, np.int64)
-    return S.compact_rows(x, idx, val, ptr, limit), idx, val, ptr
+    return (kernel or S.compact_rows)(x, idx, val, ptr, limit), idx, val, ptr
 
 
+# Both listings: the vector one runs wherever LLVM has the compress intrinsic (expanded lane by
+# lane without AVX-512), so its results are checked on any machine.
+COMPACT = [
+    S.compact_rows_scalar,
+    pytest.param(
+        S.compact_rows_vector,
+        marks=pytest.mark.skipif(not simd.AVAILABLE, reason="LLVM < 19 or NUMBA_DISABLE_JIT"),
+    ),
+]
+
+
+@pytest.mark.parametrize("kernel", COMPACT, ids=["scalar", "vector"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (3, 8), (8, 13), (9, 784), (100, 784)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 9), (3, 8), (8, 13), (2, 16), (3, 17), (5, 33), (9, 784), (100, 784)]
+)
 @pytest.mark.parametrize("density", [0.0, 0.19, 1.0])
-def test_compact_rows_lists_the_nonzeros_in_order(rng, shape, density, dtype):
+def test_compact_rows_lists_the_nonzeros_in_order(rng, shape, density, dtype, kernel):
     x = sparse(rng, shape, density, dtype)
     x[0, 0] = -0.0  # a negative zero is a zero
-    n, idx, val, ptr = csr(x)
+    n, idx, val, ptr = csr(x, kernel=kernel)
     cols, vals, want_ptr = ref.compact_rows(x)
     assert n == len(cols) == ptr[-1]
     assert_array_equal(ptr, want_ptr)
@@ -40,12 +55,28 @@ def test_compact_rows_lists_the_nonzeros_in_order(rng, shape, density, dtype):
     assert_array_equal(val[:n], vals)
 
 
-def test_compact_rows_gives_up_on_a_dense_batch(rng):
+@pytest.mark.parametrize("kernel", COMPACT, ids=["scalar", "vector"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0), (2, 15), (2, 16), (4, 39)])  # in a block, in the tail
+def test_compact_rows_reports_nan_and_inf(rng, dtype, bad, where, kernel):
+    x = sparse(rng, (5, 40), 0.3, dtype)
+    assert csr(x, kernel=kernel)[0] == np.count_nonzero(x)
+    x[where] = bad
+    assert csr(x, kernel=kernel)[0] == -2
+
+
+@pytest.mark.parametrize("kernel", COMPACT, ids=["scalar", "vector"])
+def test_compact_rows_gives_up_on_a_dense_batch(rng, kernel):
     x = sparse(rng, (20, 50), 0.5, np.float64)
-    assert csr(x, limit=0.3)[0] == -1
-    assert csr(x, limit=0.7)[0] == np.count_nonzero(x)
+    assert csr(x, limit=0.3, kernel=kernel)[0] == -1
+    assert csr(x, limit=0.7, kernel=kernel)[0] == np.count_nonzero(x)
     x[:8] = 0  # only the first 8 rows are probed
-    assert csr(x, limit=0.3)[0] == np.count_nonzero(x)
+    assert csr(x, limit=0.3, kernel=kernel)[0] == np.count_nonzero(x)
+
+
+def test_compact_rows_is_the_vector_form_where_the_compress_is_native():
+    assert (S.compact_rows is S.compact_rows_vector) == simd.NATIVE
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -19,6 +19,7 @@ import numpy as np
 from numba import int64, literally, uint64
 
 from .._jit import jit
+from .simd import NATIVE, compress_nonzero
 
 # Output widths compiled as constants: the book's hidden layers (50: TwoLayerNet, 100:
 # MultiLayerNet). Each costs one more compilation per dtype on a cold cache.
@@ -26,15 +27,41 @@ WIDTHS = (50, 100)
 
 
 @jit
-def compact_rows(x, idx, val, ptr, max_density):
-    """x (N, D) C-contiguous -> its nonzeros in CSR form (idx: int32 and val: >= N*D entries; ptr:
-    N+1); returns their count, or -1 as soon as the first 8 rows (or all, if fewer) turn out denser
-    than ``max_density`` (the list would not pay: the caller takes BLAS), or -2 when x holds a NaN
-    or inf (the pass checks every entry: a network's input check can use it instead of its own).
+def compact_rows_vector(x, idx, val, ptr, max_density):
+    """compact_rows with one vector compress per 64 bytes of a row (``simd.compress_nonzero``)
+    and the scalar append for the rest of the row."""
+    n, d = x.shape
+    xf = x.reshape(-1)
+    zero = x.dtype.type(0)
+    lanes = 64 // xf.itemsize
+    p = 0
+    finite = 1
+    for r in range(n):
+        ptr[r] = p
+        base = r * d
+        k = 0
+        while k + lanes <= d:
+            count, ok = compress_nonzero(xf, base + k, k, idx, val, p)
+            p += count
+            finite &= ok
+            k += lanes
+        while k < d:
+            v = xf[base + k]
+            idx[p] = k
+            val[p] = v
+            p += v != zero
+            finite &= np.isfinite(v)
+            k += 1
+        if r == min(n, 8) - 1 and p > max_density * (r + 1) * d:
+            return -1
+    ptr[n] = p
+    return p if finite else -2
 
-    Blocks of 8 entries that are all zero are skipped after one test (background comes in runs);
-    within a block the append is branch-free.
-    """
+
+@jit
+def compact_rows_scalar(x, idx, val, ptr, max_density):
+    """compact_rows in scalar code: blocks of 8 entries that are all zero are skipped after one
+    test (background comes in runs); within a block the append is branch-free."""
     n, d = x.shape
     xf = x.reshape(-1)
     zero = x.dtype.type(0)
@@ -76,6 +103,14 @@ def compact_rows(x, idx, val, ptr, max_density):
             return -1
     ptr[n] = p
     return int64(p) if finite else -2
+
+
+# x (N, D) C-contiguous -> its nonzeros in CSR form (idx: int32 and val: >= N*D entries; ptr: N+1);
+# returns their count, or -1 as soon as the first 8 rows (or all, if fewer) turn out denser than
+# max_density (the list would not pay: the caller takes BLAS), or -2 when x holds a NaN or inf (the
+# pass checks every entry: a network's input check can use it instead of its own). The vector form
+# where the compress is one instruction (1000 MNIST images, float32: 110-130 us against 570-690).
+compact_rows = compact_rows_vector if NATIVE else compact_rows_scalar
 
 
 @jit(fastmath=True)
