@@ -86,3 +86,147 @@ def compress_nonzero(typingctx, xf, start, k0, idx, val, p):
         )
 
     return sig, codegen
+
+
+# Row updates y[yo:yo+w] += v x[xo:xo+w] as straight vector code. Written as Numba loops, each
+# update began with a run-time check that y and x do not overlap (Numba cannot mark arrays as
+# non-aliasing) and spilled registers to the stack around it. Here a row is cut into 64-byte vectors
+# plus one shorter tail vector, the width a compile-time constant. Measured here on 1000 MNIST images,
+# width 50 (us, Numba loops -> these): x W float32 539 -> 355, float64 771 -> 635; x^T dout float32
+# 651 -> 548, float64 1080 -> 920. The caller guarantees that the slices are in bounds and that a
+# destination row overlaps no source row (nor, in scatter_axpy4, another destination row).
+
+
+def _chunks(width, lanes):
+    full = width - width % lanes
+    return [(o, lanes) for o in range(0, full, lanes)] + ([(full, width % lanes)] if width % lanes else [])
+
+
+class _Rows:
+    """Codegen helpers for one call: flat array data pointers, offsets, vectors of one float dtype."""
+
+    def __init__(self, context, builder, dt):
+        self.context, self.builder, self.dt = context, builder, dt
+        self.ft, self.align = context.get_value_type(dt), dt.bitwidth // 8
+
+    def data(self, ty, value):
+        return self.context.make_array(ty)(self.context, self.builder, value).data
+
+    def int64(self, value, ty):
+        return self.context.cast(self.builder, value, ty, types.int64)
+
+    def items(self, tup, ty, to):
+        return [
+            self.context.cast(self.builder, self.builder.extract_value(tup, i), ty.dtype, to)
+            for i in range(len(ty))
+        ]
+
+    def ptr(self, data, offset, chunk, n):
+        b = self.builder
+        vt = ir.VectorType(self.ft, n)
+        return b.bitcast(
+            b.gep(data, [b.add(offset, ir.Constant(ir.IntType(64), chunk))], inbounds=True), vt.as_pointer()
+        )
+
+    def load(self, ptr):
+        return self.builder.load(ptr, align=self.align)
+
+    def store(self, value, ptr):
+        self.builder.store(value, ptr, align=self.align)
+
+    def splat(self, value, n):
+        b = self.builder
+        vt = ir.VectorType(self.ft, n)
+        one = b.insert_element(ir.Constant(vt, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+        return b.shuffle_vector(
+            one, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n)
+        )
+
+    def fmuladd(self, a, x, y, n):  # a x + y, fused where the CPU has FMA
+        vt = ir.VectorType(self.ft, n)
+        f = _declare(self.builder, vt, [vt, vt, vt], f"llvm.fmuladd.v{n}f{self.dt.bitwidth}")
+        return self.builder.call(f, [a, x, y])
+
+
+def _row_types(y, x, width):
+    """(dtype, lanes per 64 bytes, width) when y, x are float arrays of one dtype and width a literal."""
+    if not (isinstance(y, types.Array) and isinstance(x, types.Array)) or y.dtype != x.dtype:
+        return None
+    if y.dtype not in (types.float32, types.float64) or not isinstance(width, types.IntegerLiteral):
+        return None
+    return y.dtype, 64 // (y.dtype.bitwidth // 8), width.literal_value
+
+
+def _quad(t):
+    return isinstance(t, types.UniTuple) and len(t) == 4
+
+
+@intrinsic(prefer_literal=True)
+def row_axpy(typingctx, y, yo, x, xo, v, width):
+    """y[yo:yo+width] += v * x[xo:xo+width]; y, x: flat C arrays of one float dtype, width literal."""
+    found = _row_types(y, x, width)
+    if found is None:
+        return None
+    dt, lanes, w = found
+
+    def codegen(context, builder, sig, args):
+        r = _Rows(context, builder, dt)
+        yd, xd = r.data(sig.args[0], args[0]), r.data(sig.args[2], args[2])
+        yo_, xo_ = r.int64(args[1], sig.args[1]), r.int64(args[3], sig.args[3])
+        v_ = context.cast(builder, args[4], sig.args[4], dt)
+        for c, n in _chunks(w, lanes):
+            yp = r.ptr(yd, yo_, c, n)
+            r.store(r.fmuladd(r.splat(v_, n), r.load(r.ptr(xd, xo_, c, n)), r.load(yp), n), yp)
+        return context.get_dummy_value()
+
+    return types.none(y, yo, x, xo, v, width), codegen
+
+
+@intrinsic(prefer_literal=True)
+def gather_axpy4(typingctx, y, yo, x, xos, vs, width):
+    """y[yo:yo+width] += (v0 x[xo0:] + v1 x[xo1:]) + (v2 x[xo2:] + v3 x[xo3:]), each slice width
+    long; xos, vs: 4-tuples. Summed as a tree, so one add joins y (a short chain through y)."""
+    found = _row_types(y, x, width)
+    if found is None or not (_quad(xos) and _quad(vs)):
+        return None
+    dt, lanes, w = found
+
+    def codegen(context, builder, sig, args):
+        r = _Rows(context, builder, dt)
+        yd, xd = r.data(sig.args[0], args[0]), r.data(sig.args[2], args[2])
+        yo_ = r.int64(args[1], sig.args[1])
+        offs, vals = r.items(args[3], sig.args[3], types.int64), r.items(args[4], sig.args[4], dt)
+        for c, n in _chunks(w, lanes):
+            t = [(r.splat(vals[i], n), r.load(r.ptr(xd, offs[i], c, n))) for i in range(4)]
+            a = r.fmuladd(*t[1], builder.fmul(*t[0]), n)
+            b = r.fmuladd(*t[3], builder.fmul(*t[2]), n)
+            yp = r.ptr(yd, yo_, c, n)
+            r.store(builder.fadd(r.load(yp), builder.fadd(a, b)), yp)
+        return context.get_dummy_value()
+
+    return types.none(y, yo, x, xos, vs, width), codegen
+
+
+@intrinsic(prefer_literal=True)
+def scatter_axpy4(typingctx, y, yos, x, xo, vs, width):
+    """y[yo_i:yo_i+width] += v_i * x[xo:xo+width] for i < 4; yos, vs: 4-tuples. All four rows are
+    loaded before any is stored back."""
+    found = _row_types(y, x, width)
+    if found is None or not (_quad(yos) and _quad(vs)):
+        return None
+    dt, lanes, w = found
+
+    def codegen(context, builder, sig, args):
+        r = _Rows(context, builder, dt)
+        yd, xd = r.data(sig.args[0], args[0]), r.data(sig.args[2], args[2])
+        offs, vals = r.items(args[1], sig.args[1], types.int64), r.items(args[4], sig.args[4], dt)
+        xo_ = r.int64(args[3], sig.args[3])
+        for c, n in _chunks(w, lanes):
+            xs = r.load(r.ptr(xd, xo_, c, n))
+            ps = [r.ptr(yd, offs[i], c, n) for i in range(4)]
+            ys = [r.load(p) for p in ps]
+            for i in range(4):
+                r.store(r.fmuladd(r.splat(vals[i], n), xs, ys[i], n), ps[i])
+        return context.get_dummy_value()
+
+    return types.none(y, yos, x, xo, vs, width), codegen

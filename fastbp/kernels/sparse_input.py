@@ -19,7 +19,7 @@ import numpy as np
 from numba import int64, literally, uint64
 
 from .._jit import jit
-from .simd import NATIVE, compress_nonzero
+from .simd import NATIVE, compress_nonzero, gather_axpy4, row_axpy, scatter_axpy4
 
 # Output widths compiled as constants: the book's hidden layers (50: TwoLayerNet, 100:
 # MultiLayerNet). Each costs one more compilation per dtype on a cold cache.
@@ -113,7 +113,13 @@ def compact_rows_scalar(x, idx, val, ptr, max_density):
 compact_rows = compact_rows_vector if NATIVE else compact_rows_scalar
 
 
-@jit(fastmath=True)
+@jit
+def _row(idx, p, w):
+    """Flat offset of the row that nonzero p selects (unsigned: int32 * uint64 would be float)."""
+    return uint64(idx[p]) * w
+
+
+@jit
 def _forward_w(idx, val, ptr, W, b, out, relu, width):
     width = literally(width)
     zero = out.dtype.type(0)
@@ -125,18 +131,17 @@ def _forward_w(idx, val, ptr, W, b, out, relu, width):
             of[ob + uint64(j)] = b[j]
         p, e = uint64(ptr[r]), uint64(ptr[r + 1])
         while p + uint64(4) <= e:  # four rows of W per pass over the output row
-            k0, k1 = uint64(idx[p]) * w, uint64(idx[p + uint64(1)]) * w
-            k2, k3 = uint64(idx[p + uint64(2)]) * w, uint64(idx[p + uint64(3)]) * w
-            v0, v1, v2, v3 = val[p], val[p + uint64(1)], val[p + uint64(2)], val[p + uint64(3)]
-            for j in range(width):
-                u = uint64(j)
-                of[ob + u] += v0 * Wf[k0 + u] + v1 * Wf[k1 + u] + v2 * Wf[k2 + u] + v3 * Wf[k3 + u]
+            k = (
+                _row(idx, p, w),
+                _row(idx, p + uint64(1), w),
+                _row(idx, p + uint64(2), w),
+                _row(idx, p + uint64(3), w),
+            )
+            v = (val[p], val[p + uint64(1)], val[p + uint64(2)], val[p + uint64(3)])
+            gather_axpy4(of, ob, Wf, k, v, width)
             p += uint64(4)
         while p < e:
-            k0, v0 = uint64(idx[p]) * w, val[p]
-            for j in range(width):
-                u = uint64(j)
-                of[ob + u] += v0 * Wf[k0 + u]
+            row_axpy(of, ob, Wf, _row(idx, p, w), val[p], width)
             p += uint64(1)
         if relu:  # as Relu: <= 0 becomes 0, NaN stays
             for j in range(width):
@@ -145,7 +150,7 @@ def _forward_w(idx, val, ptr, W, b, out, relu, width):
                     of[u] = zero
 
 
-@jit(fastmath=True)
+@jit
 def _weight_grad_w(idx, val, ptr, dout, dW, width):
     width = literally(width)
     dWf, df = dW.reshape(-1), dout.reshape(-1)
@@ -154,11 +159,20 @@ def _weight_grad_w(idx, val, ptr, dout, dW, width):
         dWf[i] = 0
     for r in range(dout.shape[0]):
         rb = uint64(r) * w
-        for p in range(uint64(ptr[r]), uint64(ptr[r + 1])):
-            kb, v = uint64(idx[p]) * w, val[p]
-            for j in range(width):
-                u = uint64(j)
-                dWf[kb + u] += v * df[rb + u]
+        p, e = uint64(ptr[r]), uint64(ptr[r + 1])
+        while p + uint64(4) <= e:  # four rows of dW per load of the dout row
+            k = (
+                _row(idx, p, w),
+                _row(idx, p + uint64(1), w),
+                _row(idx, p + uint64(2), w),
+                _row(idx, p + uint64(3), w),
+            )
+            v = (val[p], val[p + uint64(1)], val[p + uint64(2)], val[p + uint64(3)])
+            scatter_axpy4(dWf, k, df, rb, v, width)
+            p += uint64(4)
+        while p < e:
+            row_axpy(dWf, _row(idx, p, w), df, rb, val[p], width)
+            p += uint64(1)
 
 
 @jit
