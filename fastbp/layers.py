@@ -216,16 +216,18 @@ class Affine(Layer):
         self._pre = None  # (x, csr) listed ahead of the forward by the network's input check
 
     # Most-zero inputs (MNIST batches: 19% nonzero) take kernels/sparse_input.py instead of BLAS when
-    # the input's density is at most this, per (dtype, output width). Measured here at batch 100 on
-    # MNIST (x W and x^T dout; BLAS vs. compaction + the CSR kernels, us): float64 width 50: 388 vs
-    # 222, width 100: 693 vs 374; float32 width 50: 178 vs 147, width 100: 331 vs 219. The CSR work
-    # grows with the density: break-even at about 0.36, 0.37, 0.24 and 0.30.
-    CSR_MAX_DENSITY = {
-        ("float64", 50): 0.33,
-        ("float64", 100): 0.33,
-        ("float32", 50): 0.22,
-        ("float32", 100): 0.27,
-    }
+    # the input's density is at most this, per (dtype, output width). The CSR work grows with the
+    # density, BLAS's does not. Measured here at batch 100 on random inputs of a given density (x W and
+    # x^T dout; BLAS vs. listing + the CSR kernels, us), density 0.2 / 0.3 / 0.4: float32 width 50:
+    # 180 vs 114 / 163 / 210, width 100: 336 vs 193 / 279 / 358; float64 width 50: 391 vs 203 / 289 /
+    # 368, width 100: 698 vs 495 / 574 / 732: break-even at about 0.34, 0.37, 0.43 and 0.38. The limits
+    # sit a little below. Without a native vector compress (no AVX-512) the listing is scalar and
+    # costs ~25 us more per 100 images: the lower limits measured with it apply.
+    CSR_MAX_DENSITY = (
+        {("float64", 50): 0.38, ("float64", 100): 0.34, ("float32", 50): 0.30, ("float32", 100): 0.33}
+        if _sparse.NATIVE
+        else {("float64", 50): 0.33, ("float64", 100): 0.33, ("float32", 50): 0.22, ("float32", 100): 0.27}
+    )
 
     def _csr_limit(self, x2):
         """The density up to which this forward may take the CSR path, or None (BLAS).
