@@ -62,3 +62,18 @@ def test_fastbp_bench_rejects_bad_selections(capsys):
     assert main(["bench", "--match", "no such group"]) == 2
     assert "no benchmark group matches" in capsys.readouterr().err
     assert main(["bench", "--dtypes", "float16"]) == 2
+
+
+def test_step_cases_cycle_through_different_batches():
+    x = np.arange(30.0).reshape(10, 3)
+    t = np.arange(10)
+    batches = B._batches(x, t, 3, "float32")
+    assert len(batches) == 3  # as many whole batches as there are, at most STEP_BATCHES
+    assert all(b[0].dtype == np.float32 and b[0].flags.c_contiguous for b in batches)
+    seen = []
+    run = B._cycling(lambda xb, tb: seen.append(int(tb[0])), batches)
+    for _ in range(7):
+        run()
+    assert seen == [0, 3, 6, 0, 3, 6, 0]
+    assert len(B._batches(x, t, 1, "float64")) == min(B.STEP_BATCHES, 10)
+    assert len(B._batches(x, t, 20, "float64")) == 1
