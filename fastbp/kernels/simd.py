@@ -29,6 +29,11 @@ AVAILABLE = _llvm.llvm_version_info >= (19,) and not config.DISABLE_JIT
 NATIVE = AVAILABLE and bool(_llvm.get_host_cpu_features().get("avx512f", False))
 
 
+def _flat(t):
+    """A 1-D C-contiguous array type: the code below addresses its data pointer directly."""
+    return isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C"
+
+
 def _declare(builder, ret, args, name):
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, args), name)
 
@@ -36,10 +41,10 @@ def _declare(builder, ret, args, name):
 @intrinsic
 def compress_nonzero(typingctx, xf, start, k0, idx, val, p):
     """See the module docstring. xf, val: 1-D C arrays of one float dtype; idx: int32."""
-    dt = xf.dtype
-    if not isinstance(xf, types.Array) or dt not in (types.float32, types.float64) or val.dtype != dt:
+    if not all(_flat(a) for a in (xf, idx, val)):
         return None
-    if idx.dtype != types.int32:
+    dt = xf.dtype
+    if dt not in (types.float32, types.float64) or val.dtype != dt or idx.dtype != types.int32:
         return None
     lanes = 64 // (dt.bitwidth // 8)
     suffix = f"v{lanes}f{dt.bitwidth}"
@@ -150,7 +155,7 @@ class _Rows:
 
 def _row_types(y, x, width):
     """(dtype, lanes per 64 bytes, width) when y, x are float arrays of one dtype and width a literal."""
-    if not (isinstance(y, types.Array) and isinstance(x, types.Array)) or y.dtype != x.dtype:
+    if not (_flat(y) and _flat(x)) or y.dtype != x.dtype:
         return None
     if y.dtype not in (types.float32, types.float64) or not isinstance(width, types.IntegerLiteral):
         return None
