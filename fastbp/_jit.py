@@ -3,6 +3,9 @@
 - ``cache=True``: compiled code persists on disk, so the second process starts fast. Numba raises
   at decoration time when no cache directory is writable; we then compile without a cache rather
   than make ``import fastbp`` fail. ``FASTBP_CACHE=0`` turns caching off.
+  Numba keys each cached kernel to its own source file only: after editing a module whose helpers
+  other kernels inline (``kernels/simd.py``, ``kernels/softmax_ce.py``, ...), clear the
+  ``__pycache__`` directories or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
 - ``nogil=True``: kernels release the GIL, so user threads can overlap them.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising; the "python" model
   adds a branch to every division and made update loops 2-5x slower here.

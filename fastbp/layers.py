@@ -253,7 +253,7 @@ class Affine(Layer):
         layer takes BLAS), -2 (NaN or inf in x2). The next forward of this very array uses the list."""
         self._pre = None
         limit = self._csr_limit(x2)
-        if limit is None:
+        if limit is None or x2.dtype != self.W.dtype:  # (a network whose W1 was rebound to another dtype)
             return -1
         idx = self._buffer("csr_idx", (x2.size,), np.int32)
         val = self._buffer("csr_val", (x2.size,), self.W.dtype)
@@ -312,6 +312,8 @@ class Affine(Layer):
     def _backward(self, dout, need_dx=True, relu=None):
         """Unchecked backward; with ``relu``, dout is the gradient of the ReLU output (masked in place)."""
         W, x = self.W, self.x
+        if dout.dtype != W.dtype:  # W rebound to another precision than the layers after it: dW in W's
+            dout = dout.astype(W.dtype)  # (np.dot(x.T, dout, out=dW) takes no mixed dtypes)
         self.db = self._buffer("db", self.b.shape, W.dtype)
         if relu is None:
             _aff.bias_backward(dout, self.db)
@@ -322,6 +324,7 @@ class Affine(Layer):
         if (
             csr is not None
             and dout.flags.c_contiguous
+            and dout.dtype == W.dtype == csr[1].dtype  # the row updates take one dtype
             and dout.shape == (csr[2].shape[0] - 1, W.shape[1])
             and _chk.all_finite(dout.reshape(-1))  # as above: 0 * inf must give BLAS's NaN
         ):  # x's nonzeros, listed by the forward, serve dW = x^T dout too

@@ -305,7 +305,7 @@ class _Net:
         last = self._last_layer
         c = self._small(x.shape[0])
         if c is not None:  # the compiled small-batch path: scores, loss, and back, no BLAS
-            if t.ndim == 1:  # label indices: the whole step is one call
+            if t.ndim == 1 and type(last) is _fast_layers.SoftmaxWithLoss:  # the whole step in one call
                 loss = _mlp.mlp_step(x, t, c[1], c[2], c[3], c[4], c[5], c[6], c[7])
                 last.y, last.t, last.loss = c[7], t, x.dtype.type(loss)
             else:

@@ -178,3 +178,25 @@ def test_small_batch_step_leaves_the_loss_layer_and_grads_as_the_layered_path(mo
     assert_array_equal(t1, t2)
     for k in g1:
         assert_allclose(g1[k], g2[k], rtol=1e-12, atol=1e-15)
+
+
+def test_small_batch_path_honours_a_loss_layer_subclass(monkeypatch):
+    """The one-call batch-1 step computes softmax cross-entropy itself: a subclass of the loss layer
+    with its own backward must still be called."""
+    from fastbp.layers import SoftmaxWithLoss
+
+    class Doubled(SoftmaxWithLoss):
+        def _backward(self, dout=1.0, need_dx=True, out=None):
+            dx = super()._backward(dout, need_dx, out)
+            dx *= 2
+            return dx
+
+    x, t = blobs(2, seed=3)
+    np.random.seed(0)
+    plain = MultiLayerNet(784, [30], 10)
+    np.random.seed(0)
+    custom = MultiLayerNet(784, [30], 10)
+    custom.last_layer = Doubled()
+    assert custom._small(2) is not None
+    g1, g2 = plain.gradient(x, t), custom.gradient(x, t)
+    assert_allclose(g2["b2"], 2 * g1["b2"], rtol=1e-12)

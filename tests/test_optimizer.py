@@ -337,12 +337,26 @@ def test_sgd_row_skipping_keeps_numpys_nan_and_inf():
     opt2.lr = np.inf  # inf * 0 is NaN in NumPy: no row may be skipped
     opt2.update(q, g)
     assert np.isnan(q["W"]).all()
+    r = {"W": np.ones((4, 3), np.float32)}
+    g32 = {"W": np.zeros((4, 3), np.float32)}
+    opt3 = O.SGD(lr=0.1)
+    for _ in range(40):
+        opt3.update(r, g32)
+    opt3.lr = 1e39  # finite in float64, inf in the parameter's float32
+    opt3.update(r, g32)
+    assert np.isnan(r["W"]).all()
 
 
 def test_sgd_row_skipping_sign_of_zero_is_the_documented_difference():
-    p = {"W": np.full((2, 3), -0.0)}
+    p = {"W": np.ones((2, 3))}
     g = {"W": np.full((2, 3), -0.0)}
     opt = O.SGD(lr=0.1)
-    for _ in range(40):
+    for _ in range(20):  # into row mode
         opt.update(p, g)
-    assert (p["W"] == 0).all()  # NumPy's p - lr g would give +0.0; skipped rows keep -0.0
+    assert opt._plan.call.args[-1][0] == -1
+    p["W"][...] = -0.0
+    opt.update(p, g)
+    assert np.signbit(p["W"]).all()  # NumPy's p - lr g gives +0.0; a skipped row keeps -0.0
+    twin = np.full((2, 3), -0.0)
+    RK.sgd_update(twin, g["W"], 0.1)
+    assert not np.signbit(twin).any() and (twin == p["W"]).all()

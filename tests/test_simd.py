@@ -73,3 +73,23 @@ def test_row_updates_refuse_strided_arrays_and_runtime_widths():
 
     with pytest.raises(TypingError):
         runtime_width(y, x, 4)
+
+
+def test_the_vector_listing_follows_the_cpu_numba_compiles_for(monkeypatch):
+    from numba import config as cfg
+
+    from fastbp.kernels import simd
+
+    monkeypatch.setattr(cfg, "CPU_FEATURES", "")  # what NUMBA_CPU_NAME=generic sets
+    assert not simd._target_has_avx512()
+    monkeypatch.setattr(cfg, "CPU_FEATURES", "+avx2,+fma,+avx512f,+avx512bw")
+    assert simd._target_has_avx512()
+    monkeypatch.setattr(cfg, "CPU_FEATURES", None)
+    monkeypatch.setattr(cfg, "CPU_NAME", "haswell")
+    assert not simd._target_has_avx512()
+
+
+def test_row_updates_refuse_mixed_dtypes():
+    one, _, _ = _kernels(4)
+    with pytest.raises(TypingError):
+        one(np.zeros(8, np.float32), 0, np.ones(8), 0, 1.0)

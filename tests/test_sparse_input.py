@@ -189,3 +189,54 @@ def test_the_input_check_through_the_nonzero_list_still_names_nan_and_inf(rng, d
         assert np.isfinite(g).all() and net.params[k].shape == before[k].shape
     assert net.layers["Affine1"]._csr is not None or density > 0.5
     assert set(grads) == set(before)
+
+
+@pytest.mark.parametrize("x_dtype", DTYPES)
+def test_first_layer_rebound_to_another_precision(rng, x_dtype):
+    """A float64 network whose W1, b1 the user made float32: the listing (in x's dtype) and the
+    float64 gradient coming back do not match W1's dtype; the layer takes BLAS or converts."""
+    x = sparse(rng, (10, 784), 0.15, x_dtype)
+    t = rng.integers(0, 10, 10)
+    np.random.seed(0)
+    net = TwoLayerNet(784, 50, 10)
+    want = net.gradient(x.astype(np.float64), t)
+    net.params["W1"] = net.params["W1"].astype(np.float32)
+    net.params["b1"] = net.params["b1"].astype(np.float32)
+    net._relink()
+    got = net.gradient(x, t)
+    assert got["W1"].dtype == np.float32 and got["W2"].dtype == np.float64
+    for k in want:
+        assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6)
+
+
+def test_sparse_path_runs_without_the_jit():
+    """NUMBA_DISABLE_JIT=1 runs every kernel as Python: the row updates and the vector listing,
+    which are LLVM intrinsics when compiled, have plain-Python stand-ins."""
+    code = """
+import numpy as np
+from fastbp.kernels import sparse_input as S
+from fastbp.layers import Affine
+from fastbp.nets import TwoLayerNet
+r = np.random.default_rng(0)
+x = r.random((9, 784)); x[r.random(x.shape) > 0.15] = 0
+t = r.integers(0, 10, 9)
+idx, val, ptr = np.empty(x.size, np.int32), np.empty(x.size), np.empty(10, np.int64)
+assert S.compact_rows_vector(x, idx, val, ptr, 1.0) == S.compact_rows_scalar(x, idx, val, ptr, 1.0)
+grads = []
+for limit in (1.0, 0.0):  # the CSR path, then BLAS
+    Affine.CSR_MAX_DENSITY = {k: limit for k in Affine.CSR_MAX_DENSITY}
+    np.random.seed(0)
+    net = TwoLayerNet(784, 50, 10)
+    grads.append(net.gradient(x, t))
+    assert (net.layers["Affine1"]._csr is not None) == (limit > 0)
+for k in grads[0]:
+    np.testing.assert_allclose(grads[0][k], grads[1][k], rtol=1e-12, atol=1e-14)
+print("ok")
+"""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout[-2000:] + out.stderr[-2000:]

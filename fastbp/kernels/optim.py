@@ -149,7 +149,7 @@ def sgd_update_all(ps, gs, widths, modes, lr):
     for i in range(len(ps)):
         p = ps[i]
         m = modes[i]
-        if (m < 0 or m >= ROWS_PROBE) and abs(lr) < np.inf:
+        if (m < 0 or m >= ROWS_PROBE) and abs(p.dtype.type(lr)) < np.inf:  # (1e39 is inf in float32)
             rows = p.size // widths[i]
             skipped = sgd_update_rows(p, gs[i], lr, widths[i])
             modes[i] = -1 if skipped >= ROWS_MIN_SKIPPED * rows else 0

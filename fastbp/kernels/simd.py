@@ -19,14 +19,28 @@ this (``kernels/sparse_input.py``). ``AVAILABLE`` says whether it can be used: L
 """
 
 import llvmlite.binding as _llvm
+import numpy as np
 from llvmlite import ir
 from numba import config, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-AVAILABLE = _llvm.llvm_version_info >= (19,) and not config.DISABLE_JIT
-# Native on AVX-512 (one instruction); elsewhere LLVM expands it lane by lane.
-NATIVE = AVAILABLE and bool(_llvm.get_host_cpu_features().get("avx512f", False))
+AVAILABLE = _llvm.llvm_version_info >= (19,) or config.DISABLE_JIT  # (plain Python: see the end)
+
+
+def _target_has_avx512() -> bool:
+    """Whether Numba compiles for a CPU with AVX-512F: the features it was told to use
+    (NUMBA_CPU_FEATURES; NUMBA_CPU_NAME=generic sets none), else the host's."""
+    if config.CPU_FEATURES is not None:
+        return "+avx512f" in config.CPU_FEATURES.split(",")
+    if config.CPU_NAME not in (None, "host"):
+        return False  # a named CPU without a feature list: do not guess
+    return bool(_llvm.get_host_cpu_features().get("avx512f", False))
+
+
+# The compress is one instruction with AVX-512. Elsewhere LLVM expands it lane by lane, slower than
+# the scalar listing (measured here, 1000 MNIST images float32: 1096 us for AVX2 code vs 578 us).
+NATIVE = AVAILABLE and not config.DISABLE_JIT and _target_has_avx512()
 
 
 def _flat(t):
@@ -235,3 +249,26 @@ def scatter_axpy4(typingctx, y, yos, x, xo, vs, width):
         return context.get_dummy_value()
 
     return types.none(y, yos, x, xo, vs, width), codegen
+
+
+if config.DISABLE_JIT:  # intrinsics exist only in compiled code: the same operations in plain Python
+
+    def compress_nonzero(xf, start, k0, idx, val, p):  # noqa: F811
+        lanes = 64 // xf.itemsize
+        block = xf[start : start + lanes]
+        nz = [i for i in range(lanes) if block[i] != 0]
+        for j, i in enumerate(nz):
+            idx[p + j], val[p + j] = k0 + i, block[i]
+        return len(nz), int(bool(np.isfinite(block).all()))
+
+    def row_axpy(y, yo, x, xo, v, width):  # noqa: F811
+        y[yo : yo + width] += v * x[xo : xo + width]
+
+    def gather_axpy4(y, yo, x, xos, vs, width):  # noqa: F811
+        a = vs[0] * x[xos[0] : xos[0] + width] + vs[1] * x[xos[1] : xos[1] + width]
+        b = vs[2] * x[xos[2] : xos[2] + width] + vs[3] * x[xos[3] : xos[3] + width]
+        y[yo : yo + width] += a + b
+
+    def scatter_axpy4(y, yos, x, xo, vs, width):  # noqa: F811
+        for o, v in zip(yos, vs, strict=True):
+            y[o : o + width] += v * x[xo : xo + width]
