@@ -144,6 +144,16 @@ class _Net:
         A float input of the other precision (the book's float32 images into a float64 network) is
         converted and checked in one compiled pass into a buffer the network reuses.
         """
+        if (  # the common case, checked in few steps: a C-contiguous (N, input_size) batch in our dtype
+            type(x) is np.ndarray
+            and x.dtype == self.dtype
+            and x.ndim == 2
+            and x.shape[0]
+            and x.shape[1] == self.__dict__.get("input_size", -1)
+            and "input_dim" not in self.__dict__
+            and x.flags.c_contiguous
+        ):
+            return self._checked_finite(x, where)
         x = _chk.float_array(x, "x", where, min_ndim=2, convert=True)
         n = x.shape[0]
         d = math.prod(x.shape[1:])
@@ -164,20 +174,23 @@ class _Net:
         else:
             shape = (n, d)
         if x.dtype == self.dtype and x.flags.c_contiguous:
-            x = x.reshape(shape)
-            first = self.__dict__.get("_sparse_first")
-            if first is not None and n >= 8:  # its list of nonzeros checks finiteness on the way
-                status = first._precompact(x)
-                if status >= 0:
-                    return x
-                if status == -2:
-                    _chk.finite(x, "x", where)  # raises, naming the first bad index
-            _chk.finite(x, "x", where)
-            return x
+            return self._checked_finite(x.reshape(shape), where)
         buf = self.__dict__.get("_x_buf")
         if buf is None or buf.shape != shape:
             buf = self._x_buf = np.empty(shape, self.dtype)
         return _chk.finite_copy(x.reshape(shape), buf, "x", where)
+
+    def _checked_finite(self, x, where):
+        """x after the NaN/inf check; for a sparse first layer its list of nonzeros is the check."""
+        first = self.__dict__.get("_sparse_first")
+        if first is not None and x.shape[0] >= 8:
+            status = first._precompact(x)
+            if status >= 0:
+                return x
+            if status == -2:
+                _chk.finite(x, "x", where)  # raises, naming the first bad index
+        _chk.finite(x, "x", where)
+        return x
 
     def _t(self, t, n: int, where: str) -> np.ndarray:
         return _chk.labels(t, n, self.output_size, where, self.dtype)[0]
