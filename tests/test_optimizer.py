@@ -317,7 +317,10 @@ def test_sgd_row_skipping_equals_the_plain_update_through_mode_changes(dtype):
     for k in params:
         assert_array_equal(params[k], twin[k])
     row_mode = [m[0] == -1 for m in modes]  # W1's mode after each step
-    assert any(row_mode) and not all(row_mode)
+    if np.dtype(dtype) == np.float64:
+        assert any(row_mode) and not all(row_mode)
+    else:  # float32 always takes the plain update (it fits the cache: rows did not pay)
+        assert not any(row_mode)
 
 
 def test_sgd_row_skipping_keeps_numpys_nan_and_inf():
@@ -342,7 +345,7 @@ def test_sgd_row_skipping_keeps_numpys_nan_and_inf():
     opt3 = O.SGD(lr=0.1)
     for _ in range(40):
         opt3.update(r, g32)
-    opt3.lr = 1e39  # finite in float64, inf in the parameter's float32
+    opt3.lr = 1e39  # finite in float64, inf in the parameter's float32: NaN as in NumPy
     opt3.update(r, g32)
     assert np.isnan(r["W"]).all()
 
