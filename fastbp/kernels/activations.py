@@ -18,7 +18,10 @@ would silently promote float32 arithmetic (half the SIMD width, and results that
 float32 ones).
 """
 
+import numpy as np
+
 from .._jit import jit
+from .simd import exp2_float32
 
 
 @jit
@@ -121,6 +124,47 @@ def tanh_forward(x, out):
         if abs(v) < 2.0**-28:  # tanh(a) = a - a^3/3 rounds to a (and z would lose subnormal bits)
             t = abs(v)
         of[i] = t if v > 0.0 else (-t if v < 0.0 else v)
+
+
+_LOG2E32, _LN2_HI32, _LN2_LO32 = (
+    np.float32(1.4426950408889634),
+    np.float32(0.693145751953125),
+    np.float32(1.428606765330187e-06),
+)
+_EXPM1_32 = tuple(np.float32(1.0 / f) for f in (5040, 720, 120, 24, 6, 2, 1))  # 1/7! .. 1/1!
+
+
+@jit(fastmath={"contract"})
+def tanh_forward_float32(x, out):
+    """out = tanh(x) for float32 x and out (C-contiguous), in float32 arithmetic: within 3 ulp of
+    the exact tanh (NumPy's float32 tanh: 1.4 ulp), 1.1x its speed here.
+
+    With a = |x| (clamped at 9, where tanh is 1 in float32) and y = 2a: expm1(y) = 2^k (1 + q) - 1
+    for k = round(y / ln 2), r = y - k ln 2 (|r| <= ln2 / 2, ln 2 in two parts) and q = expm1(r) by
+    its Taylor series to r^7; 2^k is built from its bits (``simd.exp2_float32``) so the loop
+    vectorises. tanh(a) = expm1(y) / (expm1(y) + 2), exact at k = 0 where expm1(y) = q. The sign goes
+    back on last; +-0 and NaN pass through.
+    """
+    xf, of = x.ravel(), out.ravel()
+    c7, c6, c5, c4, c3, c2, c1 = _EXPM1_32
+    one, two, half, lim = np.float32(1.0), np.float32(2.0), np.float32(0.5), np.float32(9.0)
+    for i in range(xf.size):
+        v = xf[i]
+        a = abs(v)
+        y = (a if a < lim else lim) * two  # NaN too: k stays a number (NaN comes back below)
+        k = np.floor(y * _LOG2E32 + half)
+        r = (y - k * _LN2_HI32) - k * _LN2_LO32
+        q = c7
+        q = q * r + c6
+        q = q * r + c5
+        q = q * r + c4
+        q = q * r + c3
+        q = q * r + c2
+        q = (q * r + c1) * r
+        s = exp2_float32(np.int32(k))
+        em = s * q + (s - one)
+        t = em / (em + two)
+        of[i] = np.copysign(t, v) if v == v else v
 
 
 @jit

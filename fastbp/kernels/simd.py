@@ -251,7 +251,25 @@ def scatter_axpy4(typingctx, y, yos, x, xo, vs, width):
     return types.none(y, yos, x, xo, vs, width), codegen
 
 
+@intrinsic
+def exp2_float32(typingctx, k):
+    """2.0 ** k as a float32 for an int32 k in [-126, 127], built from its bits (exponent k + 127).
+    ldexp would do, but it is a library call that keeps a loop from vectorising."""
+    if k != types.int32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        bits = builder.shl(builder.add(args[0], ir.Constant(i32, 127)), ir.Constant(i32, 23))
+        return builder.bitcast(bits, ir.FloatType())
+
+    return types.float32(k), codegen
+
+
 if config.DISABLE_JIT:  # intrinsics exist only in compiled code: the same operations in plain Python
+
+    def exp2_float32(k):  # noqa: F811
+        return np.float32(2.0) ** int(k)
 
     def compress_nonzero(xf, start, k0, idx, val, p):  # noqa: F811
         lanes = 64 // xf.itemsize
