@@ -174,18 +174,19 @@ class Tanh(_Activation):
     SMALL = 2048
 
     def _forward(self, x):
-        if x.size >= self.SMALL and (x.dtype is _F64 or x.dtype is _F32):
-            out = self.out
-            if out is None or out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous:
-                out = np.empty(x.shape, x.dtype)
-            if x.dtype is _F64:
-                _act.tanh_forward(_contiguous(x), out)
+        dt = x.dtype
+        if x.size >= self.SMALL and (dt is _F64 or dt is _F32):
+            out = self.out  # reused while it fits (the kernels read any layout of x: ravel copies)
+            if out is None or out.dtype is not dt or out.shape != x.shape or not out.flags.c_contiguous:
+                out = np.empty(x.shape, dt)
+            if dt is _F64:
+                _act.tanh_forward(x, out)
             else:
-                _act.tanh_forward_float32(_contiguous(x), out)
+                _act.tanh_forward_float32(x, out)
         elif x.ndim:
             out = np.tanh(x)
         else:  # 0-d: np.tanh would return a scalar
-            out = np.tanh(x, np.empty((), x.dtype))
+            out = np.tanh(x, np.empty((), dt))
         self.out = out
         return out
 
