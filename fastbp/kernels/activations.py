@@ -9,9 +9,10 @@ slower in place, measured here). A kernel that works in place says so and takes 
 
 exp is not evaluated here: Numba calls the scalar libm function per element, 5-10x slower than
 NumPy's SIMD ufuncs. The layers let NumPy compute it (``np.exp(-|x|, out=...)``) and the kernels fuse
-the rest of the pass. tanh_forward avoids libm altogether (polynomial and arithmetic only, so it
-vectorises): faster than NumPy's float64 tanh (not SIMD there), slower than its float32 one, which
-the Tanh layer keeps.
+the rest of the pass. The tanh kernels avoid libm altogether (polynomial and arithmetic only, so
+they vectorise): tanh_forward in float64 (NumPy's float64 tanh is not SIMD), tanh_forward_float32 in
+float32 arithmetic, which needs 2^k built from its bits (``simd.exp2_float32``) to beat NumPy's SIMD
+float32 tanh. The Tanh layer leaves inputs below 2,048 elements to NumPy.
 
 Constants are made in the array's dtype (``dtype.type(1)``): a bare ``1.0`` is float64 in Numba and
 would silently promote float32 arithmetic (half the SIMD width, and results that differ from NumPy's
@@ -137,7 +138,7 @@ _EXPM1_32 = tuple(np.float32(1.0 / f) for f in (5040, 720, 120, 24, 6, 2, 1))  #
 @jit(fastmath={"contract"})
 def tanh_forward_float32(x, out):
     """out = tanh(x) for float32 x and out (C-contiguous), in float32 arithmetic: within 3 ulp of
-    the exact tanh (NumPy's float32 tanh: 1.4 ulp), 1.1x its speed here.
+    the exact tanh (NumPy's float32 tanh: 1.4 ulp), 1.13-1.24x its speed here from 3,200 elements.
 
     With a = |x| (clamped at 9, where tanh is 1 in float32) and y = 2a: expm1(y) = 2^k (1 + q) - 1
     for k = round(y / ln 2), r = y - k ln 2 (|r| <= ln2 / 2, ln 2 in two parts) and q = expm1(r) by
