@@ -102,7 +102,7 @@ def tanh_forward(x, out):
     does not amplify rounding for u in (-1, 0]. Below 2^-28, tanh(a) rounds to a. The sign goes back
     on last; +-0 and NaN pass through.
     """
-    xf, of = x.ravel(), out.ravel()  # views: the shapes are C-contiguous
+    xf, of = x.ravel(), out.ravel()  # views when C-contiguous (out always is; a strided x is copied)
     for i in range(xf.size):
         v = float(xf[i])
         z = min(abs(v), 22.0) * (-2.0 / 256.0)
@@ -137,7 +137,7 @@ _EXPM1_32 = tuple(np.float32(1.0 / f) for f in (5040, 720, 120, 24, 6, 2, 1))  #
 
 @jit(fastmath={"contract"})
 def tanh_forward_float32(x, out):
-    """out = tanh(x) for float32 x and out (C-contiguous), in float32 arithmetic: within 3 ulp of
+    """out = tanh(x) for float32 x (any layout) and out (C-contiguous), in float32 arithmetic: within 3 ulp of
     the exact tanh (NumPy's float32 tanh: 1.4 ulp), 1.13-1.24x its speed here from 3,200 elements.
 
     With a = |x| (clamped at 9, where tanh is 1 in float32) and y = 2a: expm1(y) = 2^k (1 + q) - 1
