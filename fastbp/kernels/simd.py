@@ -180,6 +180,20 @@ def _quad(t):
     return isinstance(t, types.UniTuple) and len(t) == 4
 
 
+def _row4_types(y, x, quads, width):
+    """_row_types, when the offset and value arguments ``quads`` are 4-tuples; else None."""
+    found = _row_types(y, x, width)
+    return found if found is not None and all(_quad(q) for q in quads) else None
+
+
+def _row4_operands(r, sig, args, quad_at):
+    """(y's data, x's data, the 4-tuple of offsets as int64, the 4 values in the dtype) of a 4-row
+    intrinsic whose offsets tuple is argument ``quad_at`` (the values are argument 4)."""
+    yd, xd = r.data(sig.args[0], args[0]), r.data(sig.args[2], args[2])
+    offs = r.items(args[quad_at], sig.args[quad_at], types.int64)
+    return yd, xd, offs, r.items(args[4], sig.args[4], r.dt)
+
+
 @intrinsic(prefer_literal=True)
 def row_axpy(typingctx, y, yo, x, xo, v, width):
     """y[yo:yo+width] += v * x[xo:xo+width]; y, x: flat C arrays of one float dtype, width literal."""
@@ -205,16 +219,15 @@ def row_axpy(typingctx, y, yo, x, xo, v, width):
 def gather_axpy4(typingctx, y, yo, x, xos, vs, width):
     """y[yo:yo+width] += (v0 x[xo0:] + v1 x[xo1:]) + (v2 x[xo2:] + v3 x[xo3:]), each slice width
     long; xos, vs: 4-tuples. Summed as a tree, so one add joins y (a short chain through y)."""
-    found = _row_types(y, x, width)
-    if found is None or not (_quad(xos) and _quad(vs)):
+    found = _row4_types(y, x, (xos, vs), width)
+    if found is None:
         return None
     dt, lanes, w = found
 
     def codegen(context, builder, sig, args):
         r = _Rows(context, builder, dt)
-        yd, xd = r.data(sig.args[0], args[0]), r.data(sig.args[2], args[2])
+        yd, xd, offs, vals = _row4_operands(r, sig, args, 3)
         yo_ = r.int64(args[1], sig.args[1])
-        offs, vals = r.items(args[3], sig.args[3], types.int64), r.items(args[4], sig.args[4], dt)
         for c, n in _chunks(w, lanes):
             t = [(r.splat(vals[i], n), r.load(r.ptr(xd, offs[i], c, n))) for i in range(4)]
             a = r.fmuladd(*t[1], builder.fmul(*t[0]), n)
@@ -230,15 +243,14 @@ def gather_axpy4(typingctx, y, yo, x, xos, vs, width):
 def scatter_axpy4(typingctx, y, yos, x, xo, vs, width):
     """y[yo_i:yo_i+width] += v_i * x[xo:xo+width] for i < 4; yos, vs: 4-tuples. All four rows are
     loaded before any is stored back."""
-    found = _row_types(y, x, width)
-    if found is None or not (_quad(yos) and _quad(vs)):
+    found = _row4_types(y, x, (yos, vs), width)
+    if found is None:
         return None
     dt, lanes, w = found
 
     def codegen(context, builder, sig, args):
         r = _Rows(context, builder, dt)
-        yd, xd = r.data(sig.args[0], args[0]), r.data(sig.args[2], args[2])
-        offs, vals = r.items(args[1], sig.args[1], types.int64), r.items(args[4], sig.args[4], dt)
+        yd, xd, offs, vals = _row4_operands(r, sig, args, 1)
         xo_ = r.int64(args[3], sig.args[3])
         for c, n in _chunks(w, lanes):
             xs = r.load(r.ptr(xd, xo_, c, n))

@@ -120,6 +120,18 @@ def _row(idx, p, w):
 
 
 @jit
+def _four(idx, val, p, w):
+    """The row offsets (4-tuple) and values (4-tuple) of nonzeros p .. p+3."""
+    p1, p2, p3 = p + uint64(1), p + uint64(2), p + uint64(3)
+    return (_row(idx, p, w), _row(idx, p1, w), _row(idx, p2, w), _row(idx, p3, w)), (
+        val[p],
+        val[p1],
+        val[p2],
+        val[p3],
+    )
+
+
+@jit
 def _forward_w(idx, val, ptr, W, b, out, relu, width):
     width = literally(width)
     zero = out.dtype.type(0)
@@ -131,13 +143,7 @@ def _forward_w(idx, val, ptr, W, b, out, relu, width):
             of[ob + uint64(j)] = b[j]
         p, e = uint64(ptr[r]), uint64(ptr[r + 1])
         while p + uint64(4) <= e:  # four rows of W per pass over the output row
-            k = (
-                _row(idx, p, w),
-                _row(idx, p + uint64(1), w),
-                _row(idx, p + uint64(2), w),
-                _row(idx, p + uint64(3), w),
-            )
-            v = (val[p], val[p + uint64(1)], val[p + uint64(2)], val[p + uint64(3)])
+            k, v = _four(idx, val, p, w)
             gather_axpy4(of, ob, Wf, k, v, width)
             p += uint64(4)
         while p < e:
@@ -161,13 +167,7 @@ def _weight_grad_w(idx, val, ptr, dout, dW, width):
         rb = uint64(r) * w
         p, e = uint64(ptr[r]), uint64(ptr[r + 1])
         while p + uint64(4) <= e:  # four rows of dW per load of the dout row
-            k = (
-                _row(idx, p, w),
-                _row(idx, p + uint64(1), w),
-                _row(idx, p + uint64(2), w),
-                _row(idx, p + uint64(3), w),
-            )
-            v = (val[p], val[p + uint64(1)], val[p + uint64(2)], val[p + uint64(3)])
+            k, v = _four(idx, val, p, w)
             scatter_axpy4(dWf, k, df, rb, v, width)
             p += uint64(4)
         while p < e:
