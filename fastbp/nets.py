@@ -184,12 +184,9 @@ class _Net:
         """x after the NaN/inf check; for a sparse first layer its list of nonzeros is the check."""
         first = self.__dict__.get("_sparse_first")
         if first is not None and x.shape[0] >= 8:
-            status = first._precompact(x)
-            if status >= 0:
+            if first._precompact(x) >= 0:  # listed, and all finite
                 return x
-            if status == -2:
-                _chk.finite(x, "x", where)  # raises, naming the first bad index
-        _chk.finite(x, "x", where)
+        _chk.finite(x, "x", where)  # (after a -2 from the listing: raises, naming the first bad index)
         return x
 
     def _t(self, t, n: int, where: str) -> np.ndarray:
