@@ -40,12 +40,33 @@ def float_array(
     return a
 
 
+class NonFiniteInput(ValueError):
+    """A graph node that checks its own input found NaN or inf in it; the network that called the
+    graph re-raises it as a ValueError naming its own method."""
+
+
+def _nonfinite_message(c: np.ndarray, name: str) -> str:
+    bad = np.argwhere(~np.isfinite(c))[0]
+    return f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})"
+
+
 def finite(a: np.ndarray, name: str, where: str) -> None:
     """ValueError when ``a`` (a float ndarray) holds NaN or inf."""
     c = a if a.flags.c_contiguous else np.ascontiguousarray(a)
     if not all_finite(c.reshape(-1)):  # flat: one compiled signature per dtype
-        bad = np.argwhere(~np.isfinite(c))[0]
-        raise ValueError(f"{where}: {name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+        raise ValueError(f"{where}: {_nonfinite_message(c, name)}")
+
+
+def finite_input(a: np.ndarray, name: str = "x") -> None:
+    """NonFiniteInput when the C-contiguous float array ``a`` holds NaN or inf (for graph nodes that
+    check the network's input themselves, as part of a pass they make over it anyway)."""
+    if not all_finite(a.reshape(-1)):
+        raise NonFiniteInput(_nonfinite_message(a, name))
+
+
+def nonfinite_input(a: np.ndarray, name: str = "x") -> NonFiniteInput:
+    """The NonFiniteInput error for ``a``, known to hold NaN or inf."""
+    return NonFiniteInput(_nonfinite_message(a, name))
 
 
 def finite_copy(src: np.ndarray, dst: np.ndarray, name: str, where: str) -> np.ndarray:

@@ -1,80 +1,124 @@
-"""The chain-rule pass over layers.
+"""The chain-rule pass: one forward loop, one backward loop, for any network.
 
-A ``Graph`` is a directed acyclic graph of layers. Values have names; each node reads some named
-values and writes one. ``forward`` runs the nodes in the order they were added (which is a
-topological order: a node may only read values that exist already); ``backward`` walks them in
-reverse and applies the chain rule -- each node turns the gradient of its output into gradients of
-its inputs, and where one value feeds several nodes their gradients are summed.
+A ``Graph`` is a directed acyclic graph of nodes. Values have names; each node reads some named values
+and writes one (and, for a fused node that absorbed a loss, may also expose a value it computed on the
+way, such as the scores before the loss: a *side output*, which carries no gradient). ``forward`` runs
+the nodes in the order they were added -- a topological order, since a node may only read values that
+exist already; ``backward`` walks them in reverse: each node turns the gradient of its output into
+gradients of its inputs, and where one value feeds several nodes their gradients are summed.
 
-The graph knows nothing of what a layer computes. Any object with the book's layer protocol works:
-``forward(*inputs)`` and ``backward(dout)`` returning the input gradient (a tuple for layers with
-several differentiable inputs, as ``AddLayer`` and ``MulLayer``).
+Value names are resolved to slots of a list when a node is added, so a pass costs a list index per
+input, the same for a chain of layers as for a general graph.
+
+The graph knows nothing of what a node computes. Any object with the book's layer protocol works:
+``forward(*inputs)`` and ``backward(dout)`` returning the input gradient (a tuple for nodes with
+several differentiable inputs, as ``AddLayer`` and ``MulLayer``). fastbp's layers and fused nodes also
+have unchecked ``_forward``/``_backward(dout, needs_dx)``, which the graph calls when it was built with
+``validate=False`` (a network that checked its inputs itself).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["Graph", "Node"]
 
-@dataclass
+
+@dataclass(eq=False)
 class Node:
-    """One layer in a graph: ``output = layer.forward(*inputs)``."""
+    """One node of a graph: ``outputs = layer.forward(*inputs, **{k: graph kwargs})``.
+
+    ``outputs[0]`` is the value the node's gradient flows from; further outputs are side outputs.
+    The slot fields are filled in by the graph.
+    """
 
     layer: object
-    inputs: tuple
-    output: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
     n_grads: int  # backward returns gradients for inputs[:n_grads]; the rest (labels) get none
-    kwargs: tuple = ()  # names of graph.forward keyword arguments passed on (e.g. "train_flg")
-    needs_dx: bool = field(default=True, init=False)  # set by the graph: does any input need a gradient?
+    kwargs: tuple[str, ...] = ()  # graph.forward keyword arguments this node takes (e.g. "train_flg")
+    in_slots: tuple[int, ...] = field(default=(), repr=False)
+    out_slots: tuple[int, ...] = field(default=(), repr=False)
+    grad_slots: tuple[int, ...] = field(default=(), repr=False)  # -1: that input needs no gradient
+    needs_dx: bool = field(default=True, repr=False)  # does any input need a gradient?
+    fast: bool = field(default=False, repr=False)  # call the unchecked _forward/_backward
+
+    @property
+    def output(self) -> str:
+        return self.outputs[0]
 
 
 class Graph:
-    """Layers wired by value names, evaluated forward in order and differentiated in reverse.
+    """Nodes wired by value names, evaluated forward in order and differentiated in reverse.
 
-    ``inputs``: names of the values the caller supplies to ``forward``. ``wrt``: the subset of them
-    whose gradients ``backward`` returns (by default none -- the training data needs no gradient,
-    which lets the first layer skip its largest product).
-
-    ``validate``: call the layers' checked ``forward``/``backward``. A network that has validated
-    its own input passes ``False`` and the graph calls fastbp layers' unchecked ``_forward`` and
-    ``_backward`` (other layers always through ``forward``/``backward``).
+    ``inputs``: names of the values the caller supplies to ``forward`` (e.g. ``("x", "t")``).
+    ``wrt``: the subset of them whose gradients ``backward`` returns (by default none -- the training
+    data needs no gradient, which lets the first layer skip its largest product).
+    ``validate``: call the layers' checked ``forward``/``backward`` (the default); ``False`` calls
+    fastbp layers' unchecked ``_forward``/``_backward`` (other layers always through ``forward``).
     """
 
     def __init__(self, inputs=("x",), wrt=(), validate: bool = True):
+        if isinstance(inputs, str):
+            inputs = (inputs,)
         self.inputs = tuple(inputs)
+        if not self.inputs or len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"Graph: inputs must be distinct names, got {inputs!r}")
         self.wrt = tuple(wrt)
         unknown = set(self.wrt) - set(self.inputs)
         if unknown:
             raise ValueError(f"Graph: wrt names {sorted(unknown)} are not among the inputs {self.inputs}")
-        self.validate = validate
         self.nodes: list[Node] = []
-        self._defined = set(self.inputs)
-        self._differentiable = set(self.wrt)  # values whose gradient someone needs
-        self._chain = None  # (n_nodes, steps) when every node reads just the previous output
+        self._slot = {name: i for i, name in enumerate(self.inputs)}
+        self._differentiable = {self._slot[name] for name in self.wrt}
+        self._validate = bool(validate)
 
     @classmethod
     def sequential(cls, layers, validate: bool = True) -> Graph:
-        """The common case: a chain x -> layers[0] -> layers[1] -> ... -> output."""
+        """A chain x -> layers[0] -> layers[1] -> ... -> output."""
         g = cls(("x",), validate=validate)
-        for layer in layers:  # layers that behave differently in training (Dropout, BN) get train_flg
-            g.add(layer, kwargs=("train_flg",) if getattr(layer, "uses_train_flg", False) else ())
+        for layer in layers:
+            g.add(layer)
         return g
 
+    @property
+    def validate(self) -> bool:
+        return self._validate
+
+    @validate.setter
+    def validate(self, value: bool) -> None:
+        self._validate = bool(value)
+        for node in self.nodes:
+            node.fast = _fast(node.layer, self._validate)
+
+    def slot(self, name: str) -> int:
+        """The slot index of a value (KeyError for a name not defined)."""
+        return self._slot[name]
+
     def add(
-        self, layer, inputs=None, output: str | None = None, n_grads: int | None = None, kwargs=()
+        self,
+        layer,
+        inputs=None,
+        output: str | None = None,
+        n_grads: int | None = None,
+        kwargs=None,
+        side_outputs=(),
     ) -> str:
         """Append ``layer``; returns the name of its output value.
 
         ``inputs``: value names (default: the previous node's output, or the first graph input).
-        ``n_grads``: how many leading inputs get a gradient (default all; 1 for a loss taking (x, t)).
-        ``kwargs``: names of keyword arguments of ``forward`` that this layer accepts.
+        ``n_grads``: how many leading inputs get a gradient (default all).
+        ``kwargs``: names of ``forward`` keyword arguments the layer takes; by default ``train_flg``
+        for layers whose ``uses_train_flg`` is true (Dropout, BatchNormalization) and ``grad`` for
+        those whose ``uses_grad`` is (fused nodes that can skip work no backward will need).
+        ``side_outputs``: names of further values the layer returns after its output (no gradient).
         """
         if inputs is None:
             inputs = (self.nodes[-1].output if self.nodes else self.inputs[0],)
         elif isinstance(inputs, str):
             inputs = (inputs,)
         inputs = tuple(inputs)
-        missing = [name for name in inputs if name not in self._defined]
+        missing = [name for name in inputs if name not in self._slot]
         if missing:
             raise ValueError(
                 f"Graph.add: inputs {missing} are neither graph inputs nor outputs of earlier nodes"
@@ -83,106 +127,96 @@ class Graph:
             raise ValueError(
                 "Graph.add: a layer object may appear once (it keeps the state of one forward pass)"
             )
-        output = output or f"v{len(self.nodes) + 1}"
-        if output in self._defined:
-            raise ValueError(f"Graph.add: the value name {output!r} is already defined")
+        outputs = (output or f"v{len(self.nodes) + 1}", *side_outputs)
+        taken = [name for name in outputs if name in self._slot]
+        if taken or len(set(outputs)) != len(outputs):
+            raise ValueError(f"Graph.add: the value names {taken or outputs} are already defined")
         n_grads = len(inputs) if n_grads is None else n_grads
-        if not 0 <= n_grads <= len(inputs):
-            raise ValueError(f"Graph.add: n_grads must be in [0, {len(inputs)}], got {n_grads}")
-        node = Node(layer, inputs, output, n_grads, tuple(kwargs))
-        node.needs_dx = any(name in self._differentiable for name in inputs[:n_grads])
-        self._differentiable.add(output)  # any layer may hold parameters upstream of the loss
-        self._defined.add(output)
+        if isinstance(n_grads, bool) or not isinstance(n_grads, int) or not 0 <= n_grads <= len(inputs):
+            raise ValueError(f"Graph.add: n_grads must be an integer in [0, {len(inputs)}], got {n_grads!r}")
+        if kwargs is None:
+            kwargs = tuple(
+                k for k, flag in (("train_flg", "uses_train_flg"), ("grad", "uses_grad"))
+                if getattr(layer, flag, False)
+            )  # fmt: skip
+        in_slots = tuple(self._slot[name] for name in inputs)
+        grad_slots = tuple(s if s in self._differentiable else -1 for s in in_slots[:n_grads])
+        out_slots = []
+        for name in outputs:
+            self._slot[name] = len(self._slot)
+            out_slots.append(self._slot[name])
+        node = Node(layer, inputs, outputs, n_grads, tuple(kwargs), in_slots, tuple(out_slots), grad_slots)
+        node.needs_dx = any(s >= 0 for s in grad_slots)
+        node.fast = _fast(layer, self._validate)
+        self._differentiable.add(out_slots[0])  # any node may hold parameters upstream of the output
         self.nodes.append(node)
-        return output
+        return outputs[0]
 
-    def _chain_steps(self):
-        """For a chain (one input, each node reading only the previous output): per node its layer,
-        whether to call its unchecked ``_forward``/``_backward``, its keyword names and needs_dx, so
-        a pass is a plain loop; else None. Rebuilt when nodes are added or ``validate`` changes."""
-        key = (len(self.nodes), self.validate)
-        c = self._chain
-        if c is not None and c[0] == key:
-            return c[1]
-        steps = None
-        if len(self.inputs) == 1 and self.nodes:
-            prev, ok = self.inputs[0], True
-            for node in self.nodes:
-                ok = ok and node.inputs == (prev,) and node.n_grads == 1
-                prev = node.output
-            if ok:
-                fast = not self.validate
-                steps = [
-                    (
-                        node.layer,
-                        fast and hasattr(node.layer, "_forward"),
-                        fast and hasattr(node.layer, "_backward"),
-                        node.kwargs,
-                        node.needs_dx,
-                    )
-                    for node in self.nodes
-                ]
-        self._chain = (key, steps)
-        return steps
-
-    def forward(self, *inputs, **kwargs):
-        """Run every node in order on the graph inputs; returns the last node's output."""
+    def forward(self, *inputs, until: str | None = None, **kwargs):
+        """Run the nodes in order on the graph inputs; returns the last node's output, or the value
+        ``until`` as soon as a node has produced it. ``kwargs`` (``train_flg``, ``grad``) go to the
+        nodes that take them."""
         if len(inputs) != len(self.inputs):
             raise TypeError(
                 f"Graph.forward: expected {len(self.inputs)} inputs {self.inputs}, got {len(inputs)}"
             )
-        steps = self._chain_steps()
-        if steps is not None:  # a chain: the same pass without the bookkeeping of named values
-            h = inputs[0]
-            for layer, fast, _, names, _ in steps:
-                fwd = layer._forward if fast else layer.forward
-                h = fwd(h, **{k: kwargs[k] for k in names if k in kwargs}) if names else fwd(h)
-            return h
-        values = dict(zip(self.inputs, inputs, strict=True))
+        if not self.nodes:
+            raise RuntimeError("Graph.forward: the graph has no nodes")
+        stop = -1 if until is None else self._slot[until]
+        vals = [None] * len(self._slot)
+        vals[: len(inputs)] = inputs
         for node in self.nodes:
             layer = node.layer
-            f = layer.forward if self.validate or not hasattr(layer, "_forward") else layer._forward
-            kw = {k: kwargs[k] for k in node.kwargs if k in kwargs}
-            values[node.output] = f(*(values[name] for name in node.inputs), **kw)
-        return values[self.nodes[-1].output]
+            fwd = layer._forward if node.fast else layer.forward
+            args = [vals[s] for s in node.in_slots]
+            if node.kwargs:
+                out = fwd(*args, **{k: kwargs[k] for k in node.kwargs if k in kwargs})
+            else:
+                out = fwd(*args)
+            slots = node.out_slots
+            if len(slots) == 1:
+                vals[slots[0]] = out
+            else:
+                for s, v in zip(slots, out, strict=True):
+                    vals[s] = v
+            if stop in slots:
+                return vals[stop]
+        return vals[self.nodes[-1].out_slots[0]]
 
-    def backward(self, dout=1.0):
-        """The chain rule from the last output back; returns ``{name: gradient}`` for ``wrt``.
+    def backward(self, dout=1.0) -> dict:
+        """The chain rule from the last node's output back; returns ``{name: gradient}`` for ``wrt``.
 
-        ``dout``: the gradient of the final objective w.r.t. the last node's output (1 for a loss).
-        Parameter gradients are left in the layers (``dW``, ``db``, ...), as the book's layers do.
+        ``dout``: the gradient of the final objective w.r.t. the last output (1 for a loss).
+        Parameter gradients stay in the layers (``dW``, ``db``, ...), as the book's layers keep them.
         """
-        steps = self._chain_steps()
-        if steps is not None:
-            g = dout
-            for layer, _, fast, _, needs_dx in reversed(steps):
-                g = layer._backward(g, needs_dx) if fast else layer.backward(g)
-                if not needs_dx or g is None:  # nothing flows further back
-                    return {}
-            return {self.inputs[0]: g} if self.wrt else {}
-        grads = {self.nodes[-1].output: dout}
+        if not self.nodes:
+            raise RuntimeError("Graph.backward: the graph has no nodes")
+        grads = [None] * len(self._slot)
+        grads[self.nodes[-1].out_slots[0]] = dout
         for node in reversed(self.nodes):
-            g = grads.pop(node.output, None)
+            s = node.out_slots[0]
+            g = grads[s]
             if g is None:  # this value does not reach the output
                 continue
-            layer = node.layer
-            if not self.validate and hasattr(layer, "_backward"):
-                res = layer._backward(g, node.needs_dx)
-            else:
-                res = layer.backward(g)
-            if not node.needs_dx or node.n_grads == 0:
+            grads[s] = None
+            res = node.layer._backward(g, node.needs_dx) if node.fast else node.layer.backward(g)
+            if not node.needs_dx or res is None:
                 continue
+            slots = node.grad_slots
             if node.n_grads == 1:
                 res = (res,)
-            for name, gi in zip(node.inputs[: node.n_grads], res, strict=True):
-                if name not in self._differentiable:
+            for slot, gi in zip(slots, res, strict=True):
+                if slot < 0:
                     continue
-                if name in grads:
-                    grads[name] = grads[name] + gi  # fan-out: sum the paths (a new array, never in place)
-                elif any(gi is other for other in grads.values()):
-                    grads[name] = (
-                        gi.copy()
-                    )  # one array for two values: a later in-place backward must not alias
-                else:
-                    grads[name] = gi
-        return {name: grads[name] for name in self.wrt if name in grads}
+                prev = grads[slot]
+                if prev is not None:
+                    grads[slot] = prev + gi  # fan-out: sum the paths (a new array, never in place)
+                elif len(slots) > 1 and any(gi is other for other in grads):
+                    grads[slot] = gi.copy()  # one array for two values: a later in-place backward
+                else:  # (Relu's writes into its dout) must not change the other
+                    grads[slot] = gi
+        return {name: grads[self._slot[name]] for name in self.wrt if grads[self._slot[name]] is not None}
+
+
+def _fast(layer, validate: bool) -> bool:
+    return not validate and hasattr(layer, "_forward") and hasattr(layer, "_backward")

@@ -157,18 +157,6 @@ def test_pooling_ties_go_to_the_first_and_padding_never_wins():
     assert_array_equal(y, -np.ones((1, 1, 3, 3)))  # zero padding would have given 0
 
 
-def test_fused_conv_relu_equals_the_two_layers(rng):
-    W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
-    x = rng.standard_normal((2, 2, 6, 6))
-    c1, r1, c2, r2 = L.Convolution(W, b, 1, 1), L.Relu(), L.Convolution(W, b, 1, 1), L.Relu()
-    fused = L.WithRelu(c2, r2)
-    assert_array_equal(fused._forward(x), r1.forward(c1.forward(x)))
-    d = rng.standard_normal((2, 3, 6, 6))
-    assert_allclose(fused._backward(d.copy()), c1.backward(r1.backward(d.copy())), rtol=1e-14)
-    assert_allclose(c2.dW, c1.dW, rtol=1e-14)
-    assert_array_equal(r2.mask, r1.mask)
-
-
 @pytest.mark.parametrize(
     "x, exc, words",
     [

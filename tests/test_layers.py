@@ -404,19 +404,3 @@ def test_star_import_surface():
         "relu",
     ]:
         assert name in ns, name
-
-
-def test_fused_affine_relu_matches_the_two_layers_and_keeps_their_state(rng):
-    W, b = rng.standard_normal((6, 4)), rng.standard_normal(4)
-    x, dout = rng.standard_normal((5, 6)), rng.standard_normal((5, 4))
-    a1, r1 = L.Affine(W, b), L.Relu()
-    a2, r2 = L.Affine(W, b), L.Relu()
-    fused = L.WithRelu(a2, r2)
-    assert_array_equal(fused._forward(x), r1.forward(a1.forward(x)))
-    assert_array_equal(r2.mask, r1.mask)
-    assert_array_equal(fused._backward(dout.copy()), a1.backward(r1.backward(dout.copy())))
-    assert_array_equal(a2.dW, a1.dW)
-    assert_array_equal(a2.db, a1.db)
-    assert fused._backward(dout.copy(), need_dx=False) is None
-    a3, r3 = L.Affine(W, b), L.Relu()  # the checked entry points run the two layers
-    assert_array_equal(L.WithRelu(a3, r3).forward(x), r1.out)

@@ -1,0 +1,42 @@
+"""Every measured threshold that chooses between two ways of computing the same result, in one place.
+
+Each value says its unit and how it was measured. They were measured on this project's 2-core AVX-512
+machines (Intel and AMD); a value tuned on one CPU is a choice between two correct paths, so a wrong
+value costs speed, never correctness. Tests may change them (``monkeypatch.setattr(config, ...)``):
+the nodes read them at call time.
+"""
+
+from __future__ import annotations
+
+from .kernels.simd import NATIVE as _NATIVE_COMPRESS
+
+# --- whole small-batch MLP step (fused.mlp.SmallBatchMLP) -------------------------------------------
+# samples: at or below this batch a ReLU MLP with its softmax loss runs as compiled loops (one call for
+# forward, loss and backward) instead of BLAS products layer by layer. Measured on MNIST images, SGD
+# step: loops win at batch 1-4 (TwoLayerNet float64 34 vs 49 us at 1, 46 vs 55 at 4; MultiLayerNet
+# 87 vs 142, 140 vs 167) and tie or lose from 8 on.
+SMALL_BATCH = 4
+
+# --- sparse first layer (fused.affine.SparseInputAffine) --------------------------------------------
+# samples: below this many rows the first layer takes BLAS: listing the nonzeros of a few rows does
+# not pay for its setup (and the small-batch MLP covers batches 1-4 anyway).
+CSR_MIN_ROWS = 8
+
+# fraction of nonzero inputs, per (dtype, output width): a batch at most this dense takes the CSR
+# kernels (kernels/sparse_input.py) instead of BLAS. The CSR work grows with the density, BLAS's does
+# not. Measured at batch 100 on random inputs of a given density (x W and x^T dout; BLAS vs. listing
+# + CSR kernels, us), density 0.2 / 0.3 / 0.4: float32 width 50: 180 vs 114 / 163 / 210, width 100:
+# 336 vs 193 / 279 / 358; float64 width 50: 391 vs 203 / 289 / 368, width 100: 698 vs 495 / 574 /
+# 732: break-even at about 0.34, 0.37, 0.43 and 0.38; the limits sit a little below. Without a native
+# vector compress (no AVX-512) the listing is scalar and ~25 us slower per 100 images: lower limits.
+CSR_MAX_DENSITY = (
+    {("float64", 50): 0.38, ("float64", 100): 0.34, ("float32", 50): 0.30, ("float32", 100): 0.33}
+    if _NATIVE_COMPRESS
+    else {("float64", 50): 0.33, ("float64", 100): 0.33, ("float32", 50): 0.22, ("float32", 100): 0.27}
+)
+
+# --- Tanh (layers.activations.Tanh) ----------------------------------------------------------------
+# elements: below this size Tanh calls NumPy's tanh: it costs 0.35 us at 100 elements, a kernel's
+# dispatch 0.47 us and a buffer check 0.15 us (measured); from here the compiled kernels beat NumPy's
+# tanh: float64 1.07-1.12x, float32 1.13-1.24x.
+TANH_NUMPY_BELOW = 2048

@@ -1,0 +1,139 @@
+"""Affine nodes: Affine followed by ReLU in one pass, and a first Affine that reads a mostly-zero input.
+
+- ``AffineRelu``: the bias and the ReLU share the pass over the product's output; on the way back the
+  ReLU mask and the bias gradient share one pass over the incoming gradient.
+- ``SparseInputAffine`` (optionally with its ReLU): the network's first layer, which sees the data.
+  MNIST images are ~81% zeros: it lists each batch's nonzeros once (CSR form; that pass also checks
+  the input for NaN/inf, so the network need not scan it again) and computes ``x W`` and ``x^T dout``
+  from the list when the batch is sparse enough (``config.CSR_MAX_DENSITY``), else through BLAS.
+  The choice is made per batch, inside the node, from the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks as _chk
+from .. import config
+from ..kernels import affine as _aff
+from ..kernels import sparse_input as _sparse
+from ..kernels.checks import all_finite
+from ..layers.activations import Relu
+from ..layers.affine import Affine
+from .base import Fused
+
+
+class AffineRelu(Fused):
+    """Affine -> Relu as one node (the layers keep their attributes: ``x``, ``dW``, ``db``, ``out``)."""
+
+    def __init__(self, affine: Affine, relu: Relu):
+        self.affine, self.relu = affine, relu
+        self.layers = (affine, relu)
+
+    def _forward(self, x):
+        a = self.affine
+        x2 = a.rows(x)
+        out = a.out_buffer(x2)
+        np.dot(x2, a.W, out=out)
+        _aff.bias_relu_forward(out, a.b)
+        a.record(x2, out, x.shape)
+        self.relu.record(out)
+        return out
+
+    def _backward(self, dout, needs_dx=True):
+        a = self.affine
+        dout = _in_dtype(dout, a)
+        dW, db = a.grad_buffers()
+        _aff.relu_bias_backward(dout, self.relu.out, db)  # masks dout in place, as the book's Relu
+        np.dot(a.x.T, dout, out=dW)
+        a.record_grads(dW, db)
+        return a.input_grad(dout) if needs_dx else None
+
+
+class SparseInputAffine(Fused):
+    """The first Affine (and its Relu, if one follows) of a network, reading the network's input.
+
+    Owns the list of the last batch's nonzeros and the check of the input for NaN/inf. Where the list
+    is not taken (a dense batch, fewer than ``config.CSR_MIN_ROWS`` rows, an output width the CSR
+    kernels are not compiled for, or a NaN/inf in W -- BLAS multiplies it by x's zeros and the results
+    must be NumPy's), the node scans the input and runs the products in BLAS. dW comes from the input
+    as the forward saw it.
+    """
+
+    checks_finite_input = True
+
+    def __init__(self, affine: Affine, relu: Relu | None = None):
+        self.affine, self.relu = affine, relu
+        self.layers = (affine,) if relu is None else (affine, relu)
+        self._csr = None  # (idx, val, ptr) of the last batch when it took the list
+
+    @property
+    def listed(self) -> bool:
+        """Whether the last batch went through the list of nonzeros (else BLAS)."""
+        return self._csr is not None
+
+    def _limit(self, x2):
+        """The density up to which this batch may take the list, or None (BLAS)."""
+        a = self.affine
+        W = a.W
+        if x2.shape[0] < config.CSR_MIN_ROWS or x2.dtype != W.dtype:
+            return None
+        limit = config.CSR_MAX_DENSITY.get((W.dtype.name, W.shape[1]))
+        if limit is None or not (W.flags.c_contiguous and a.b.flags.c_contiguous):
+            return None
+        return limit if all_finite(W.reshape(-1)) else None
+
+    def _forward(self, x):
+        a = self.affine
+        x2 = a.rows(x)
+        self._csr = None
+        status = -1
+        limit = self._limit(x2)
+        if limit is not None:
+            n = x2.shape[0]
+            idx = self._buffer("idx", (x2.size,), np.int32)
+            val = self._buffer("val", (x2.size,), x2.dtype)
+            ptr = self._buffer("ptr", (n + 1,), np.int64)
+            status = _sparse.compact_rows(x2, idx, val, ptr, limit)  # -1: too dense, -2: NaN or inf
+            if status == -2:
+                raise _chk.nonfinite_input(x2.reshape(x.shape))
+        if status < 0:
+            _chk.finite_input(x2)
+        out = a.out_buffer(x2)
+        relu = self.relu is not None
+        if status >= 0:
+            self._csr = (idx, val, ptr)
+            _sparse.csr_affine_forward(idx, val, ptr, a.W, a.b, out, relu)
+        else:
+            np.dot(x2, a.W, out=out)
+            (_aff.bias_relu_forward if relu else _aff.bias_forward)(out, a.b)
+        a.record(x2, out, x.shape)
+        if relu:
+            self.relu.record(out)
+        return out
+
+    def _backward(self, dout, needs_dx=True):
+        a = self.affine
+        dout = _in_dtype(dout, a)
+        dW, db = a.grad_buffers()
+        if self.relu is None:
+            _aff.bias_backward(dout, db)
+        else:
+            _aff.relu_bias_backward(dout, self.relu.out, db)
+        csr = self._csr
+        if (
+            csr is not None
+            and dout.flags.c_contiguous
+            and dout.shape == (csr[2].shape[0] - 1, a.W.shape[1])
+            and all_finite(dout.reshape(-1))  # 0 * inf must give BLAS's NaN
+        ):
+            _sparse.csr_weight_grad(*csr, dout, dW)
+        else:
+            np.dot(a.x.T, dout, out=dW)
+        a.record_grads(dW, db)
+        return a.input_grad(dout) if needs_dx else None
+
+
+def _in_dtype(dout, affine):
+    """dout in W's dtype (W rebound to another precision than the layers after it: dW in W's)."""
+    return dout if dout.dtype == affine.W.dtype else dout.astype(affine.W.dtype)

@@ -1,0 +1,140 @@
+"""A whole ReLU MLP with its softmax cross-entropy loss, as one node.
+
+At batch 1 the book's step is all overhead: each BLAS call costs microseconds, and the products are
+matrix-vector ones that BLAS does not speed up. Up to ``config.SMALL_BATCH`` samples this node runs
+every layer, the loss and the backward pass as compiled loops (kernels/mlp.py) -- one call for a whole
+training step. Above it, it runs its layers' own nodes (a sparse first layer, Affine+ReLU nodes) as a
+graph, then the loss: the same results through BLAS. The choice is made per batch, inside the node.
+
+Inputs ``(x, t)``; outputs ``(loss, scores)`` -- the scores are a side output, so a prediction
+(``t`` None) stops after them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _checks as _chk
+from .. import config
+from ..graph import Graph
+from ..kernels import mlp as _mlp
+from ..kernels import softmax_ce as _sce
+from ..layers.loss import SoftmaxWithLoss
+from .base import Fused
+
+
+class _Loops(NamedTuple):
+    """The compiled path's arrays for one batch size: per layer its weights, outputs, output
+    gradients and parameter gradients (tuples, in layer order), and the softmax."""
+
+    n: int
+    Ws: tuple
+    bs: tuple
+    hs: tuple
+    ds: tuple
+    dWs: tuple
+    dbs: tuple
+    y: np.ndarray
+
+
+class SmallBatchMLP(Fused):
+    """``body`` (fused nodes: Affine+ReLU ..., then an Affine) and ``loss`` (a SoftmaxWithLoss).
+
+    ``layers`` are the body's layers (the loss is ``loss``).
+    """
+
+    uses_grad = True  # with a backward to follow, the compiled path runs the whole step in one call
+
+    def __init__(self, body: list, loss: SoftmaxWithLoss):
+        self.body = list(body)
+        self.loss = loss
+        self.affines = [
+            getattr(node, "affine", node) for node in self.body
+        ]  # (the last may be a plain Affine)
+        self.relus = [node.relu for node in self.body[:-1]]
+        self.layers = tuple(layer for node in self.body for layer in getattr(node, "layers", (node,)))
+        self.graph = Graph.sequential(self.body, validate=False)
+        self.checks_finite_input = getattr(self.body[0], "checks_finite_input", False)
+        self._loops = None  # the _Loops of the last compiled pass, or None if it went through BLAS
+        self._stepped = False  # the last forward already ran the backward (for dout = 1)
+
+    def forward(self, x, t=None, **kwargs):
+        scores = Fused.forward(self, x)  # (the checked path: the body's layers one by one)
+        return (None if t is None else self.loss.forward(scores, t)), scores
+
+    def backward(self, dout=1):
+        return Fused.backward(self, self.loss.backward(dout))
+
+    def _arrays(self, n: int, dt) -> _Loops | None:
+        """The compiled path's arrays for batch n (reused while the weights are the same arrays), or
+        None when the weights cannot take it (rebound to another dtype or layout)."""
+        c = self._loops
+        affines = self.affines
+        if (
+            c is not None
+            and c.n == n
+            and all(a.W is W and a.b is b for a, W, b in zip(affines, c.Ws, c.bs, strict=False))
+        ):
+            return c
+        Ws = tuple(a.W for a in affines)
+        bs = tuple(a.b for a in affines)
+        if not all(
+            W.dtype == dt and W.flags.c_contiguous and b.dtype == dt for W, b in zip(Ws, bs, strict=False)
+        ):
+            return None
+        hs = tuple(self._buffer(f"h{i}", (n, W.shape[1]), dt) for i, W in enumerate(Ws))
+        ds = tuple(self._buffer(f"d{i}", (n, W.shape[1]), dt) for i, W in enumerate(Ws))
+        dWs = tuple(self._buffer(f"dW{i}", W.shape, dt) for i, W in enumerate(Ws))
+        dbs = tuple(self._buffer(f"db{i}", b.shape, dt) for i, b in enumerate(bs))
+        y = self._buffer("y", (n, Ws[-1].shape[1]), dt)
+        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y)
+
+    def _forward(self, x, t=None, grad=False):
+        n = x.shape[0]
+        c = None
+        if n <= config.SMALL_BATCH and (t is None or t.ndim == 1):
+            c = self._arrays(n, x.dtype)
+        self._loops, self._stepped = c, False
+        if c is None:  # through BLAS: the body's nodes as a graph, then the loss
+            scores = self.graph.forward(x)
+            return (None if t is None else self.loss._forward(scores, t)), scores
+        if self.checks_finite_input:
+            _chk.finite_input(x)
+        if t is None:
+            _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
+            self._record(x, c)
+            return None, c.hs[-1]
+        if grad:
+            loss = _mlp.mlp_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
+            self._stepped = True
+        else:
+            _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
+            loss = _sce.softmax_ce_forward(c.hs[-1], t, c.y)
+        self._record(x, c)
+        loss = x.dtype.type(loss)
+        self.loss.record(c.y, t, loss)
+        return loss, c.hs[-1]
+
+    def _backward(self, dout=1.0, needs_dx=False):
+        c = self._loops
+        if c is None:
+            return self.graph.backward(self.loss._backward(dout)) or None
+        if not (self._stepped and dout == 1.0):
+            _sce.softmax_ce_backward(dout, c.y, self.loss.t, c.ds[-1])
+            _mlp.mlp_backward(self.affines[0].x, c.Ws, c.hs, c.ds, c.dWs, c.dbs)
+        for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=False):
+            a.record_grads(dW, db)
+        return (
+            None  # the compiled path gives the input no gradient (the rules fuse only where none is needed)
+        )
+
+    def _record(self, x, c: _Loops):
+        """Leave the layers' attributes as if they had run one by one (the book's scripts read them)."""
+        prev = x
+        for a, h in zip(self.affines, c.hs, strict=False):
+            a.record(prev, h, prev.shape)
+            prev = h
+        for r, h in zip(self.relus, c.hs, strict=False):
+            r.record(h)

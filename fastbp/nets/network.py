@@ -1,0 +1,346 @@
+"""``Network``: the book's network surface over a graph; ``Sequential``: a network from a list of layers.
+
+A network's graph takes inputs ``(x, t)``; its last node is the loss, and the value before the loss
+is named ``"scores"``. ``loss`` is one forward pass of the graph, ``gradient`` one forward and one
+backward pass; ``predict`` runs the graph up to the scores. Nothing else runs a step: the speed of a
+fastbp network lives in the fused nodes its graph is rewritten into when it is built
+(``fastbp.fused.rules``), and a ``Sequential`` of fastbp layers gets the same fusions as the book's
+networks, which are built on it.
+
+Inputs are checked once per call (shape, dtype, NaN/inf, label range) and converted to the network's
+``dtype``; bad input raises ``TypeError``/``ValueError`` naming the argument, before any state
+changes. ``gradient`` returns the layers' gradient arrays, which the next call overwrites (copy to
+keep).
+
+One network object holds the state of one forward pass (as the book's layers do): it must not be used
+from two threads at once. ``loss``, ``gradient``, ``predict`` and ``accuracy`` raise RuntimeError when
+they find another thread inside the same network.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import _checks as _chk
+from .. import checkpoint as _ckpt
+from ..fused.base import Fused
+from ..fused.rules import fuse
+from ..gradient import numerical_gradient as _numerical_gradient
+from ..graph import Graph
+from ..layers.loss import SoftmaxWithLoss
+from ..reference import layers as _ref_layers
+
+__all__ = ["Network", "Sequential"]
+
+# A layer's parameters, each with the attribute its gradient is kept in: (prefix of the key, attribute,
+# gradient attribute). Weights and biases are numbered by the layer holding them, BN's by BN layer.
+_PARAMS = (("W", "W", "dW"), ("b", "b", "db"), ("gamma", "gamma", "dgamma"), ("beta", "beta", "dbeta"))
+
+
+class Network:
+    """The book's network surface (``params``, ``predict``, ``loss``, ``accuracy``, ``gradient``,
+    ``numerical_gradient``, ``save_params``/``load_params``) over ``graph``.
+
+    ``graph``: a ``Graph`` with inputs ``("x", "t")`` whose last node is the loss layer, reading
+    ``("scores", "t")``. ``params``: ``{name: (layer, attribute)}`` -- which layer attribute holds
+    each parameter (default: every layer's ``W``, ``b`` (``W1, b1, W2, ...``) and batch norm's
+    ``gamma``, ``beta`` (``gamma1, beta1, ...``), in node order). ``input_shape``: one sample's shape
+    (default from the first layer: an Affine's feature count; a Convolution takes any image size).
+    The graph is rewritten once with the fusion rules (``fastbp.fused.rules``): the layers are the
+    same objects, run by fused nodes where a rule applies.
+    """
+
+    loss_layer_name = "last_layer"
+
+    def __init__(self, graph: Graph, params=None, *, input_shape=None):
+        self._init_graph(graph, params, input_shape)
+
+    # -- construction -----------------------------------------------------------------------------
+    def _init_graph(self, graph: Graph, params=None, input_shape=None):
+        where = type(self).__name__
+        if not isinstance(graph, Graph):
+            raise TypeError(f"{where}: graph must be a fastbp.graph.Graph, got {type(graph).__name__}")
+        if len(graph.inputs) != 2 or not graph.nodes:
+            raise ValueError(f"{where}: graph must take inputs (x, t) and end in a loss node")
+        if "scores" not in graph._slot:
+            raise ValueError(f"{where}: graph has no value named 'scores' (the loss layer's input)")
+        layers = [node.layer for node in graph.nodes]
+        owners = _default_owners(layers) if params is None else dict(params)
+        for key, (layer, attr) in owners.items():
+            if not isinstance(getattr(layer, attr, None), np.ndarray):
+                raise ValueError(f"{where}: params[{key!r}]: the layer has no array attribute {attr!r}")
+        self._owners = owners
+        self.params = {k: getattr(layer, attr) for k, (layer, attr) in owners.items()}
+        dtypes = {a.dtype for a in self.params.values() if a.dtype.kind == "f"}
+        self.dtype = np.dtype(dtypes.pop()) if len(dtypes) == 1 else np.dtype(np.float64)
+        self.backend = (
+            "numpy" if all(type(x).__module__ == _ref_layers.__name__ for x in layers) else "fastbp"
+        )
+        self._sample_shape = _input_shape(layers[0], input_shape)
+        self.output_size = _output_size(layers)
+        self._graph = fuse(graph, keep=("scores",))
+        self._graph.validate = False  # the network checks its inputs once; the nodes run unchecked
+        self._input_checked = all(
+            getattr(n.layer, "checks_finite_input", False)
+            for n in self._graph.nodes
+            if graph.inputs[0] in n.inputs
+        )
+        self._grad_table = [(key, layer, "d" + attr) for key, (layer, attr) in owners.items()]
+        self._loss_layer = graph.nodes[-1].layer
+        self._busy = threading.Lock()
+
+    @property
+    def graph(self) -> Graph:
+        """The graph the network runs (after fusion)."""
+        return self._graph
+
+    @property
+    def loss_layer(self):
+        """The loss layer (the book's ``lastLayer`` or ``last_layer``); its ``loss`` is the last batch's."""
+        return self._loss_layer
+
+    def node_of(self, layer):
+        """The graph node that runs ``layer``: a fused node holding it, or the layer itself."""
+        for node in self._graph.nodes:
+            n = node.layer
+            for inner in getattr(n, "body", (n,)):  # (the small-batch MLP node runs its body's nodes)
+                if inner is layer or layer in getattr(inner, "layers", ()):
+                    return inner
+        raise ValueError(f"{type(self).__name__}.node_of: the layer is not in this network")
+
+    # -- input checks -----------------------------------------------------------------------------
+    def _x(self, x, where: str, scan: bool = False) -> np.ndarray:
+        """x as a C-contiguous batch of the network's dtype and sample shape, checked.
+
+        In the common case the NaN/inf scan is left to the graph's first node when it makes one in its
+        own pass over x (a sparse first layer); ``scan`` makes it here, before anything runs."""
+        shape = self._sample_shape
+        if (  # the common case, checked in few steps
+            type(x) is np.ndarray
+            and x.dtype == self.dtype
+            and x.shape[1:] == shape
+            and x.ndim == len(shape) + 1
+            and x.shape[0]
+            and x.flags.c_contiguous
+        ):
+            if scan or not self._input_checked:  # (else the first node checks it in its own pass)
+                _chk.finite(x, "x", where)
+            return x
+        x = _chk.float_array(x, "x", where, min_ndim=2, convert=True)
+        n = x.shape[0]
+        if n == 0:
+            raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
+        if len(shape) == 1:  # a flat input: any sample shape with that many features, as Affine takes
+            if math.prod(x.shape[1:]) != shape[0]:
+                raise ValueError(
+                    f"{where}: x has {math.prod(x.shape[1:])} features per sample (shape {x.shape}), "
+                    f"the network expects {shape[0]}"
+                )
+        elif x.ndim != len(shape) + 1 or any(
+            s is not None and s != v for s, v in zip(shape, x.shape[1:], strict=False)
+        ):
+            want = ", ".join("*" if s is None else str(s) for s in shape)
+            raise ValueError(f"{where}: x must have shape (N, {want}), got {x.shape}")
+        target = x.shape if None in shape else (n, *shape)
+        if x.dtype == self.dtype and x.flags.c_contiguous:
+            x = x.reshape(target)
+            _chk.finite(x, "x", where)
+            return x
+        buf = self.__dict__.get("_x_buf")
+        if buf is None or buf.shape != target or buf.dtype != self.dtype:
+            buf = self._x_buf = np.empty(target, self.dtype)
+        return _chk.finite_copy(x.reshape(target), buf, "x", where)
+
+    def _t(self, t, n: int, where: str) -> np.ndarray:
+        return _chk.labels(t, n, self.output_size, where, self.dtype)[0]
+
+    # -- the passes -------------------------------------------------------------------------------
+    def _pass(self, x, t, where: str, *, grad=False, train_flg=False, until=None):
+        """One forward pass of the graph (and the backward pass, with ``grad``) on checked inputs."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                f"{where}: this network is in use by another thread (a network holds the state of one "
+                "pass: give each thread its own network)"
+            )
+        try:
+            out = self._graph.forward(x, t, train_flg=train_flg, grad=grad, until=until)
+            if grad:
+                self._graph.backward(1.0)
+            return out
+        except _chk.NonFiniteInput as e:
+            raise ValueError(f"{where}: {e}") from None
+        finally:
+            self._busy.release()
+
+    def _scores(self, x, where: str, train_flg=False):
+        return self._pass(x, None, where, train_flg=train_flg, until="scores")
+
+    def _loss(self, x, t, where: str, train_flg=False):
+        """The loss of checked inputs (with any penalty the network adds)."""
+        loss = self._pass(x, t, where, train_flg=train_flg)
+        penalty = self._penalty()
+        return loss + loss.dtype.type(penalty) if penalty else loss
+
+    def _penalty(self):
+        return 0
+
+    # -- the book's surface -----------------------------------------------------------------------
+    def predict(self, x, train_flg=False):
+        """The scores (before softmax) for a batch x -> (N, output_size), a new array.
+
+        ``train_flg`` matters only for networks with Dropout or BatchNormalization.
+        """
+        return np.array(self._scores(self._x(x, "predict"), "predict", train_flg))
+
+    def loss(self, x, t, train_flg=False):
+        """Mean cross-entropy of softmax(predict(x)) against labels t (indices or one-hot rows)."""
+        x = self._x(x, "loss")
+        return self._loss(x, self._t(t, x.shape[0], "loss"), "loss", train_flg)
+
+    def accuracy(self, x, t):
+        """Fraction of samples whose highest score is the label (t: indices or one-hot rows)."""
+        x = self._x(x, "accuracy")
+        t = self._t(t, x.shape[0], "accuracy")
+        y = np.argmax(self._scores(x, "accuracy"), axis=1)
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        return np.sum(y == t) / float(x.shape[0])
+
+    def gradient(self, x, t):
+        """Backpropagated gradients of ``loss(x, t)`` (training mode), one per key of ``params``."""
+        x = self._x(x, "gradient")
+        self._pass(x, self._t(t, x.shape[0], "gradient"), "gradient", grad=True, train_flg=True)
+        return self._decay({key: getattr(layer, attr) for key, layer, attr in self._grad_table})
+
+    def _decay(self, grads):
+        return grads
+
+    def numerical_gradient(self, x, t):
+        """Central-difference gradients of ``loss(x, t)`` for every parameter (slow; for checking)."""
+        x = self._x(x, "numerical_gradient", scan=True)  # before any weight is perturbed
+        t = self._t(t, x.shape[0], "numerical_gradient")
+
+        def loss_w(_):
+            return self._loss(x, t, "numerical_gradient", True)  # training mode, as the book's
+
+        return {key: _numerical_gradient(loss_w, self.params[key]) for key in self._owners}
+
+    def _extra_state(self):
+        """Arrays beyond ``params`` that a checkpoint must carry (BatchNormalization's running stats)."""
+        state = {}
+        bns = [layer for layer, _ in self._owners.values() if hasattr(layer, "running_var")]
+        for i, bn in enumerate(dict.fromkeys(bns), start=1):
+            if bn.running_mean is None:  # created on the first forward, as the book; a checkpoint needs them
+                bn.running_mean = np.zeros_like(bn.gamma)
+                bn.running_var = np.zeros_like(bn.gamma)
+            state[f"running_mean{i}"], state[f"running_var{i}"] = bn.running_mean, bn.running_var
+        return state
+
+    def save_params(self, file_name="params.pkl"):
+        """Write ``params`` to ``file_name`` as an .npz archive (atomically; no pickle, whatever the
+        name: the default is the book's ``params.pkl``)."""
+        _ckpt.save(file_name, {**self.params, **self._extra_state()})
+
+    def load_params(self, file_name="params.pkl", *, allow_pickle=False):
+        """Read parameters saved by ``save_params`` into ``params``, in place (the layers see them).
+
+        The file must hold exactly this network's keys with its shapes; float arrays of the other
+        precision are converted. The book's pickle files are refused unless ``allow_pickle=True``
+        (unpickling can run arbitrary code: only for files you trust). Nothing changes on error.
+        """
+        target = {**self.params, **self._extra_state()}
+        _ckpt.load_into(
+            file_name, target, allow_pickle=allow_pickle, where=f"{type(self).__name__}.load_params"
+        )
+        for key, (layer, attr) in self._owners.items():  # the layers hold the arrays in params again
+            setattr(layer, attr, self.params[key])
+
+
+class Sequential(Network):
+    """A network of ``layers`` in a chain, then ``loss``: ``Sequential([Affine(W1, b1), Relu(),
+    Affine(W2, b2)])``.
+
+    ``layers``: a list (named ``Affine1``, ``Relu1``, ... by type, as the book names them) or a dict
+    of name -> layer. ``loss``: the loss layer (default ``SoftmaxWithLoss()``). ``params``: every
+    ``W``/``b`` as ``W1, b1, W2, ...`` and batch norm's ``gamma``/``beta`` as ``gamma1, beta1, ...``,
+    in layer order, unless ``names`` gives ``{key: (layer name, attribute)}``. The parameter arrays
+    are the layers' own (shared, not copied). A Sequential of fastbp layers gets the same fused nodes,
+    and so the same speed, as the book's network with those layers.
+    """
+
+    def __init__(self, layers, loss=None, *, names=None):
+        where = "Sequential"
+        if isinstance(layers, dict):
+            self.layers = OrderedDict(layers)
+        else:
+            layers = list(layers)
+            self.layers = OrderedDict()
+            counts: dict[str, int] = {}
+            for layer in layers:
+                kind = type(layer).__name__
+                counts[kind] = counts.get(kind, 0) + 1
+                self.layers[f"{kind}{counts[kind]}"] = layer
+        if not self.layers:
+            raise ValueError(f"{where}: layers must hold at least one layer")
+        self.last_layer = SoftmaxWithLoss() if loss is None else loss
+        owners = None
+        if names is not None:
+            owners = {}
+            for key, (lname, attr) in dict(names).items():
+                if lname not in self.layers:
+                    raise ValueError(f"{where}: names[{key!r}] names no layer {lname!r}")
+                owners[key] = (self.layers[lname], attr)
+        self._init_graph(chain(self.layers.values(), self.last_layer), owners)
+
+
+def chain(layers, loss) -> Graph:
+    """The graph of a chain: x -> layers... -> "scores" -> loss(scores, t) -> "loss"."""
+    g = Graph(("x", "t"), validate=False)
+    layers = list(layers)
+    for i, layer in enumerate(layers):
+        g.add(layer, output="scores" if i == len(layers) - 1 else None)
+    g.add(loss, ("scores", "t"), "loss", n_grads=1)
+    return g
+
+
+def _default_owners(layers) -> dict:
+    owners, counts = {}, {"W": 0, "gamma": 0}
+    for layer in _flat_layers(layers):
+        if isinstance(getattr(layer, "W", None), np.ndarray):
+            counts["W"] += 1
+            owners[f"W{counts['W']}"] = (layer, "W")
+            if isinstance(getattr(layer, "b", None), np.ndarray):
+                owners[f"b{counts['W']}"] = (layer, "b")
+        elif isinstance(getattr(layer, "gamma", None), np.ndarray):
+            counts["gamma"] += 1
+            owners[f"gamma{counts['gamma']}"] = (layer, "gamma")
+            owners[f"beta{counts['gamma']}"] = (layer, "beta")
+    return owners
+
+
+def _flat_layers(layers):
+    for layer in layers:
+        yield from layer.layers if isinstance(layer, Fused) else (layer,)
+
+
+def _input_shape(first, given):
+    if given is not None:
+        return tuple(given)
+    W = getattr(first, "W", None)
+    if isinstance(W, np.ndarray) and W.ndim == 2:
+        return (W.shape[0],)
+    if isinstance(W, np.ndarray) and W.ndim == 4:
+        return (W.shape[1], None, None)
+    raise ValueError("Network: cannot tell the input's shape from the first layer: pass input_shape")
+
+
+def _output_size(layers) -> int:
+    for layer in reversed(list(_flat_layers(layers))):
+        W = getattr(layer, "W", None)
+        if isinstance(W, np.ndarray) and W.ndim == 2:
+            return W.shape[1]
+    raise ValueError("Network: cannot tell the number of classes: the last parameter layer is not an Affine")
