@@ -41,6 +41,7 @@ def one_error_line(capsys, command="train"):
     "argv, words",
     [
         (["--save", "/"], "--save '/' is a directory"),
+        (["--save", ""], "--save needs a file name"),
         (["--save", "{tmp}/"], "is a directory"),
         (["--save", "{tmp}/no/such/p.npz"], "the folder '{tmp}/no/such' does not exist"),
         (["--plot", "{tmp}"], "is a directory"),

@@ -57,7 +57,9 @@ def output_file(option: str, path: str | None) -> None:
     whole story (root, read-only mounts, ACLs)."""
     if path is None:
         return
-    if path == "" or path.endswith(("/", os.sep)) or Path(path).expanduser().is_dir():
+    if not path:
+        raise UsageError(f"{option} needs a file name")
+    if path.endswith(("/", os.sep)) or Path(path).expanduser().is_dir():
         raise UsageError(f"{option} {path!r} is a directory; give a file name in it")
     folder = Path(path).expanduser().absolute().parent
     if not folder.exists():
