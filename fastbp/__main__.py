@@ -1,5 +1,10 @@
+"""``python -m fastbp``: the command line (see :mod:`fastbp.cli`)."""
+
 import sys
 
-from .cli import main
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while numpy/numba load: the same status as later, no traceback
+    sys.exit(130)
 
 sys.exit(main())

@@ -1,9 +1,20 @@
 """The book's ``Trainer`` (``common/trainer.py``): mini-batch training with per-epoch evaluation.
 
 Same constructor, defaults, attributes, printed lines and random draws as the book's, so a chapter 6-8
-script gives the same numbers. Beyond the book: a progress bar on an interactive terminal (when tqdm is
-installed; ``progress=False`` turns it off), and ``callback``, called after each evaluation with a dict
-of the epoch's figures (also kept in ``history``).
+script gives the same numbers. Beyond the book, all keyword-only and off by default unless noted:
+
+- ``progress``: a tqdm bar on an interactive terminal (the default, when tqdm is installed);
+  ``False`` turns it off, ``True`` forces it.
+- ``callback``: called after each evaluation with a dict of the epoch's figures (also kept in
+  ``history``).
+- ``iterations``: train exactly this many steps instead of ``epochs * iter_per_epoch``.
+- ``evaluate_at``: ``"book"`` evaluates after step 0 and then every ``iter_per_epoch`` steps, as the
+  book does; ``"epoch_end"`` evaluates when a whole epoch of samples has been drawn, and after the last
+  step, so that each record covers the epoch before it.
+- ``check_finite``: raise :class:`TrainingDiverged` as soon as a step's loss is NaN or infinite.
+
+``first_step_seconds`` (the first step: Numba compiles the kernels there on a cold cache) and
+``train_seconds`` (all steps, evaluations excluded) time the run.
 """
 
 from __future__ import annotations
@@ -15,7 +26,14 @@ import numpy as np
 
 from . import optimizer as _optimizer
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "TrainingDiverged"]
+
+EVALUATE_AT = ("book", "epoch_end")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite (``Trainer(..., check_finite=True)``)."""
+
 
 OPTIMIZERS = {
     "sgd": _optimizer.SGD,
@@ -66,6 +84,9 @@ class Trainer:
         *,
         progress=None,
         callback=None,
+        iterations=None,
+        evaluate_at="book",
+        check_finite=False,
     ):
         where = "Trainer"
         for name in ("params", "gradient", "loss", "accuracy"):
@@ -83,6 +104,12 @@ class Trainer:
         for name, v in (("epochs", epochs), ("mini_batch_size", mini_batch_size)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{where}: {name} must be a positive integer, got {v!r}")
+        if iterations is not None and (
+            isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1
+        ):
+            raise ValueError(f"{where}: iterations must be None or a positive integer, got {iterations!r}")
+        if evaluate_at not in EVALUATE_AT:
+            raise ValueError(f"{where}: evaluate_at must be one of {EVALUATE_AT}, got {evaluate_at!r}")
         k = evaluate_sample_num_per_epoch
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
             raise ValueError(
@@ -108,7 +135,7 @@ class Trainer:
 
         self.train_size = x_train.shape[0]
         self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
-        self.max_iter = int(epochs * self.iter_per_epoch)
+        self.max_iter = int(epochs * self.iter_per_epoch) if iterations is None else int(iterations)
         self.current_iter = 0
         self.current_epoch = 0
         self.train_loss_list = []
@@ -117,19 +144,40 @@ class Trainer:
         self.history = []
         self.progress = progress
         self.callback = callback
+        self.evaluate_at = evaluate_at
+        self.check_finite = check_finite
+        self.first_step_seconds = None
+        self.train_seconds = 0.0
         self._bar = None
         self._epoch_start = time.perf_counter()
         self._epoch_iter = 0
 
     def _say(self, line: str):
         if self.verbose:
-            if self._bar is not None:
-                self._bar.write(line)
-            else:
-                print(line)
+            self.write(line)
+
+    def write(self, line: str):
+        """Print ``line`` on stdout, through the progress bar while it is shown (so it does not tear it)."""
+        if self._bar is not None:
+            self._bar.write(line)
+        else:
+            print(line)
+
+    def _epochs_done(self, steps: int) -> int:
+        """Whole epochs in ``steps`` steps, in integers (as floats, 10 / (200 / 60) is 2.99...)."""
+        if self.batch_size >= self.train_size:  # iter_per_epoch is clamped to 1
+            return steps
+        return steps * self.batch_size // self.train_size
+
+    def _evaluation_due(self) -> bool:
+        if self.evaluate_at == "book":
+            return self.current_iter % self.iter_per_epoch == 0  # the book's float modulus
+        done = self.current_iter + 1
+        return done == self.max_iter or self._epochs_done(done) > self._epochs_done(done - 1)
 
     def train_step(self):
         """One mini-batch step; evaluates and prints when an epoch boundary is reached."""
+        start = time.perf_counter()
         batch_mask = np.random.choice(self.train_size, self.batch_size)
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
@@ -138,10 +186,19 @@ class Trainer:
         self.optimizer.update(self.network.params, grads)
 
         loss = self.network.loss(x_batch, t_batch)
+        seconds = time.perf_counter() - start
+        if self.first_step_seconds is None:
+            self.first_step_seconds = seconds
+        self.train_seconds += seconds
         self.train_loss_list.append(loss)
         self._say("train loss:" + str(loss))
+        if self.check_finite and not np.isfinite(loss):
+            raise TrainingDiverged(
+                f"training diverged: the loss is {float(loss)} at step {self.current_iter + 1} "
+                "(a smaller learning rate may help)"
+            )
 
-        if self.current_iter % self.iter_per_epoch == 0:
+        if self._evaluation_due():
             self._evaluate(loss)
         self.current_iter += 1
         if self._bar is not None:
@@ -163,6 +220,7 @@ class Trainer:
         record = {
             "epoch": self.current_epoch,
             "iteration": self.current_iter,
+            "steps": steps,  # the steps since the previous evaluation
             "loss": float(loss),
             "train_acc": float(train_acc),
             "test_acc": float(test_acc),

@@ -135,3 +135,82 @@ def test_no_progress_bar_when_not_a_terminal(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=None))  # would fail if used
     x, t, xt, tt = data()
     Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, epochs=1, verbose=False).train()  # pytest: not a tty
+
+
+def test_iterations_and_evaluation_at_each_epochs_end():
+    x, t, xt, tt = data()
+    seen = []
+    tr = Trainer(
+        TwoLayerNet(20, 8, 4),
+        x,
+        t,
+        xt,
+        tt,
+        mini_batch_size=60,
+        verbose=False,
+        iterations=11,
+        evaluate_at="epoch_end",
+        callback=seen.append,
+    )
+    tr.train()
+    assert tr.max_iter == 11 and len(tr.train_loss_list) == 11
+    # 200 samples in batches of 60: epochs end after steps 4, 7 and 10 (240, 420, 600 samples), and
+    # the run after step 11; integer arithmetic, where 10 / (200 / 60) would round down to 2.99...
+    assert [r["iteration"] + 1 for r in seen] == [4, 7, 10, 11]
+    assert [r["steps"] for r in seen] == [4, 3, 3, 1]
+    assert 0 < tr.first_step_seconds <= tr.train_seconds
+
+
+def test_book_schedule_is_the_default_and_iterations_keep_its_draws():
+    x, t, xt, tt = data()
+    np.random.seed(0)
+    a = Trainer(TwoLayerNet(20, 8, 4), x, t, xt, tt, epochs=2, mini_batch_size=50, verbose=False)
+    a.train()
+    np.random.seed(0)
+    b = Trainer(
+        TwoLayerNet(20, 8, 4), x, t, xt, tt, epochs=9, mini_batch_size=50, verbose=False, iterations=8
+    )
+    b.train()
+    assert a.train_loss_list == b.train_loss_list and a.test_acc_list == b.test_acc_list
+
+
+def test_check_finite_stops_a_diverging_run(capsys):
+    from fastbp.trainer import TrainingDiverged
+
+    x, t, xt, tt = data()
+    np.random.seed(0)
+    tr = Trainer(
+        TwoLayerNet(20, 8, 4, weight_init_std=1.0),
+        x,
+        t,
+        xt,
+        tt,
+        epochs=50,
+        optimizer="sgd",
+        optimizer_param={"lr": 1e300},
+        verbose=False,
+        check_finite=True,
+    )
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match=r"training diverged: the loss is"):
+        tr.train()
+    assert len(tr.train_loss_list) < tr.max_iter and not np.isfinite(tr.train_loss_list[-1])
+
+
+def test_write_prints_without_the_bar(capsys):
+    x, t, xt, tt = data()
+    tr = Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, verbose=False)
+    tr.write("a line")
+    assert capsys.readouterr().out == "a line\n"
+
+
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"iterations": 0}, "iterations must be None or a positive integer"),
+        ({"evaluate_at": "end"}, "evaluate_at must be one of"),
+    ],
+)
+def test_bad_extra_arguments(kw, words):
+    x, t, xt, tt = data()
+    with pytest.raises(ValueError, match=words):
+        Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, **kw)

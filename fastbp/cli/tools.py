@@ -1,0 +1,148 @@
+"""``fastbp bench``, ``fastbp warmup`` and ``fastbp gradcheck``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from . import checks
+from .checks import UsageError
+
+
+def run_gradcheck(args, given: set[str]) -> int:
+    """The book's chapter 5 check: mean |backprop - numerical| per parameter of a TwoLayerNet."""
+    for name in ("input_size", "hidden_size", "output_size", "samples"):
+        checks.positive("--" + name.replace("_", "-"), getattr(args, name), integer=True)
+    checks.in_range("--tol", args.tol, 0, float("inf"), high_open=True)
+    checks.in_range("--seed", args.seed, 0, 2**32 - 1)
+    n_in, n_h, n_out, n = args.input_size, args.hidden_size, args.output_size, args.samples
+    params = n_in * n_h + n_h + n_h * n_out + n_out
+    # params, their numerical and backprop gradients; x (float32 and its float64 copy) and activations
+    checks.memory("this gradient check", 8 * 3 * params + n * (12 * n_in + 8 * 3 * (n_h + n_out)))
+    from ..nets import TwoLayerNet
+
+    np.random.seed(args.seed)
+    x = np.random.rand(n, n_in).astype(np.float32)  # MNIST-like pixels in [0, 1]
+    t = np.random.randint(0, n_out, n).astype(np.uint8)
+    net = TwoLayerNet(n_in, n_h, n_out, backend=args.backend)
+    numerical = net.numerical_gradient(x, t)
+    backprop = net.gradient(x, t)
+    print(
+        f"TwoLayerNet({n_in}, {n_h}, {n_out}), {n} samples, backend {args.backend}: "
+        "mean |backprop - numerical|"
+    )
+    worst = 0.0
+    for key in numerical:
+        diff = float(np.mean(np.abs(backprop[key] - numerical[key])))
+        worst = max(worst, diff)
+        print(f"{key}:{diff:.3g}")
+    ok = worst < args.tol
+    print("OK" if ok else f"FAILED: a difference exceeds {args.tol:g}")
+    return 0 if ok else 1
+
+
+def _bench_args(args, kinds):
+    from .. import benchmarks as B
+
+    try:
+        batches = tuple(int(b) for b in args.batches.split(","))
+    except ValueError:
+        raise UsageError(
+            f"--batches must be comma-separated positive integers, got {args.batches!r}"
+        ) from None
+    if min(batches) < 1:
+        raise UsageError(f"--batches must be comma-separated positive integers, got {args.batches!r}")
+    # the largest cases hold a few (batch, 784) float64 arrays per implementation
+    checks.memory(f"--batches {max(batches)}", max(batches) * 784 * 8 * 16)
+    dtypes = tuple(args.dtypes.split(","))
+    if not set(dtypes) <= set(B.DTYPES):
+        raise UsageError(f"--dtypes must be among {','.join(B.DTYPES)}, got {args.dtypes!r}")
+    checks.positive("--rounds", args.rounds, integer=True)
+    checks.output_file("--json", args.json)
+    checks.output_file("--plot", args.plot)
+    selected = [c for c in B.cases(kinds, batches, dtypes) if args.match in c.group]
+    if not selected:
+        raise UsageError(f"no benchmark group matches --match {args.match!r}")
+    return selected
+
+
+def run_bench(args, given: set[str]) -> int:
+    """Time every selected group; on Ctrl-C print and save what was measured so far, then exit 130."""
+    from .. import benchmarks as B
+    from . import train
+
+    kinds = ("op", "step") if args.kind == "all" else (args.kind,)
+    plt = train._pyplot() if args.plot else None
+    selected = _bench_args(args, kinds)
+    info = B.machine()
+    print(" ".join(f"{k}={v}" for k, v in info.items()))
+    groups = {}
+    for c in selected:
+        groups.setdefault((c.kind, c.group), []).append(c)
+    results, interrupted = [], False
+    try:
+        # one group per call, so that an interruption keeps every finished group
+        for i, members in enumerate(groups.values()):
+            if args.verbose:
+                print(f"[{i + 1}/{len(groups)}] {members[0].group}", file=sys.stderr, flush=True)
+            results += B.run(members, rounds=args.rounds)
+    except KeyboardInterrupt:
+        interrupted = True
+    rows = B.table(results)
+    if interrupted:
+        print(f"interrupted: {len(rows)} of {len(groups)} groups measured", flush=True)
+    if rows:
+        print(B.format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {"machine": info, "interrupted": interrupted, "results": results, "table": rows}, f, indent=1
+            )
+        print(f"saved {args.json}")
+    if plt is not None and rows:
+        fig, ax = plt.subplots(figsize=(10, max(3, 0.22 * len(rows))))
+        ax.barh([r["group"] for r in rows], [r.get("speedup", 0) for r in rows])
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set(xlabel="speedup over the NumPy reference (median)")
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=6)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=110)
+        plt.close(fig)
+        print(f"saved {args.plot}")
+    if interrupted:
+        raise KeyboardInterrupt
+    return 0
+
+
+def run_warmup(args, given: set[str]) -> int:
+    """Compile (and cache on disk) the kernels of the networks, layers and optimizers, both dtypes."""
+    from .. import layers as L
+    from ..nets import MultiLayerNet, TwoLayerNet
+    from ..trainer import OPTIMIZERS as OPT_CLASSES
+
+    t0 = time.perf_counter()
+    r = np.random.default_rng(0)
+    for dtype in ("float64", "float32"):
+        for n in (1, 32):  # the small-batch step and the BLAS path
+            t = r.integers(0, 4, n).astype(np.uint8)
+            x = r.random((n, 784)).astype(np.float32)
+            x[r.random(x.shape) < 0.8] = 0  # mostly zeros, as MNIST: the first layer's CSR path
+            for net in (
+                TwoLayerNet(784, 50, 4, dtype=dtype),  # the CSR widths: 50 and 100
+                MultiLayerNet(784, [100, 6], 4, dtype=dtype),
+                MultiLayerNet(784, [6, 5], 4, activation="sigmoid", weight_decay_lambda=0.1, dtype=dtype),
+            ):
+                grads = net.gradient(x, t)
+                net.gradient(x, np.eye(4, dtype=dtype)[t])
+                for cls in OPT_CLASSES.values():
+                    opt = cls()
+                    opt.update(net.params, grads)
+                    opt.update(net.params, grads)  # the same arrays again: the one-call update
+        for layer in (L.Tanh(), L.LeakyRelu(), L.Sigmoid(), L.Relu()):
+            layer.backward(np.ones((2, 3), dtype) * layer.forward(np.ones((2, 3), dtype)))
+    print(f"compiled and cached in {time.perf_counter() - t0:.1f} s")
+    return 0
