@@ -37,8 +37,13 @@ _TMP_SUFFIX = ".fastbp-tmp"
 _STALE_SECONDS = 600.0  # where we cannot ask whether a process lives (Windows): an untouched leftover
 
 
-def _tmp_pattern(name: str) -> re.Pattern:
-    return re.compile(re.escape(f".{name}.") + r"(\d+)-[0-9a-f]{12}" + re.escape(_TMP_SUFFIX))
+def _tmp_name(name: str, suffix: str = _TMP_SUFFIX) -> str:
+    """A fresh temporary name for destination ``name``: hidden, with our process id and a random part."""
+    return f".{name}.{os.getpid()}-{secrets.token_hex(6)}{suffix}"
+
+
+def _tmp_pattern(name: str, suffix: str) -> re.Pattern:
+    return re.compile(re.escape(f".{name}.") + r"(\d+)-[0-9a-f]{12}" + re.escape(suffix))
 
 
 def _is_stale(path: str, pid: int) -> bool:
@@ -59,8 +64,10 @@ def _is_stale(path: str, pid: int) -> bool:
         return False
 
 
-def _remove_stale_temporaries(folder: str, name: str) -> None:
-    pattern = _tmp_pattern(name)
+def _remove_stale_temporaries(folder: str, name: str, suffix: str = _TMP_SUFFIX) -> None:
+    """Remove the temporary files (:func:`_tmp_name`) of destination ``name`` in ``folder`` whose
+    writing process is gone (killed mid-write): only ours, and never one still being written."""
+    pattern = _tmp_pattern(name, suffix)
     try:
         entries = os.listdir(folder)
     except OSError:
@@ -114,7 +121,7 @@ def save(file_name, params: Mapping) -> None:
         mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         mode = None  # new file: os.open's 0o666 minus the umask
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}-{secrets.token_hex(6)}{_TMP_SUFFIX}")
+    tmp = os.path.join(folder, _tmp_name(name))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
