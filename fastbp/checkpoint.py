@@ -55,7 +55,7 @@ def _is_stale(path: str, pid: int) -> bool:
             os.kill(pid, 0)  # signal 0: only asks whether the process exists
         except ProcessLookupError:
             return True
-        except OSError:  # exists, but belongs to someone else
+        except (OSError, OverflowError, ValueError):  # someone else's process, or no valid id: keep
             return False
         return False
     try:

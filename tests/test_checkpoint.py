@@ -292,11 +292,13 @@ def test_the_leftover_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
     live = tmp_path / f".p.npz.{os.getppid()}-{'a' * 12}.fastbp-tmp"  # a save under way elsewhere
     other = tmp_path / f".q.npz.{proc.pid}-{'b' * 12}.fastbp-tmp"  # another destination's
     mine = tmp_path / ".p.npz.notes.tmp"
-    for p in (live, other, mine):
+    huge = tmp_path / f".p.npz.{10**30}-{'c' * 12}.fastbp-tmp"  # no process has that id: not ours to judge
+    for p in (live, other, mine, huge):
         p.write_bytes(b"")
     a = net(0)
     a.save_params(dest)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["p.npz", live.name, other.name, mine.name])
+    kept = sorted(["p.npz", live.name, other.name, mine.name, huge.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept
     b = net(1)
     b.load_params(dest)
     assert_array_equal(b.params["W1"], a.params["W1"])
