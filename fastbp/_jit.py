@@ -1,11 +1,17 @@
 """Numba options for every fastbp kernel, in one place.
 
-- ``cache=True``: compiled code persists on disk, so the second process starts fast. Numba raises
-  at decoration time when no cache directory is writable; we then compile without a cache rather
-  than make ``import fastbp`` fail. ``FASTBP_CACHE=0`` turns caching off.
+- ``cache=True``: compiled code persists on disk, so the second process starts fast. The cache goes
+  to ``NUMBA_CACHE_DIR`` when that is set (Numba's own rule), else to a per-user folder,
+  ``fastbp/numba`` inside the user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux,
+  ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%\\...\\Cache`` on Windows, as :mod:`fastbp.data`),
+  never inside the installed package. Only fastbp's kernels are pointed there: the user's own
+  ``@njit(cache=True)`` functions keep Numba's rules. When the folder cannot be written, or Numba finds
+  no writable cache directory at decoration time, the kernels compile without a cache rather than make
+  ``import fastbp`` fail. ``FASTBP_CACHE=0`` (or ``no``/``false``/``off``, any case) turns caching
+  off; ``1``/``yes``/``true``/``on`` or unset keeps it on; anything else is refused at import.
   Numba keys each cached kernel to its own source file only: after editing a module whose helpers
-  other kernels inline (``kernels/simd.py``, ``kernels/softmax_ce.py``, ...), clear the
-  ``__pycache__`` directories or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
+  other kernels inline (``kernels/simd.py``, ``kernels/softmax_ce.py``, ...), clear the cache folder
+  or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
 - ``nogil=True``: kernels release the GIL, so user threads can overlap them.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising; the "python" model
   adds a branch to every division and made update loops 2-5x slower here.
@@ -17,13 +23,71 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 
 import numba
 
-__all__ = ["jit", "FASTMATH", "CACHE"]
+__all__ = ["jit", "FASTMATH", "CACHE", "CACHE_DIR"]
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
-CACHE = os.environ.get("FASTBP_CACHE", "1") != "0"
+
+_OFF = ("0", "no", "false", "off")
+_ON = ("1", "yes", "true", "on", "")
+
+
+def _cache_flag(value: str | None) -> bool:
+    """``FASTBP_CACHE``'s value as on/off; ValueError naming the variable for anything unrecognised."""
+    v = "1" if value is None else value.strip().lower()
+    if v in _OFF:
+        return False
+    if v in _ON:
+        return True
+    raise ValueError(
+        f"FASTBP_CACHE must be one of 0/no/false/off (no kernel cache) or 1/yes/true/on, got {value!r}"
+    )
+
+
+def _writable_dir(path: str) -> bool:
+    """Whether ``path`` exists or can be created and a file can be made in it (then removed)."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def _cache_dir(cache: bool, environ) -> str | None:
+    """Where fastbp points Numba's kernel cache: None to leave it to Numba (``NUMBA_CACHE_DIR`` set, or
+    caching off), ``""`` for no cache (the per-user folder is not writable), else the folder."""
+    if not cache or environ.get("NUMBA_CACHE_DIR"):
+        return None
+    from .data import _user_cache_dir
+
+    folder = os.fspath(_user_cache_dir(sys.platform, environ) / "numba")
+    return folder if _writable_dir(folder) else ""
+
+
+CACHE = _cache_flag(os.environ.get("FASTBP_CACHE"))
+#: The per-user kernel cache folder in use; None when Numba decides (``NUMBA_CACHE_DIR``) or caching
+#: is off, ``""`` when that folder is not writable (no cache).
+CACHE_DIR = _cache_dir(CACHE, os.environ)
+
+
+def _njit_cached(f, opts):
+    """``numba.njit(cache=True)`` with Numba's cache folder pointed at ``CACHE_DIR`` for this one
+    decoration: Numba fixes a function's cache location when it is decorated, so the setting is put
+    back at once and the user's own cached functions keep Numba's defaults."""
+    if CACHE_DIR is None:
+        return numba.njit(cache=True, **opts)(f)
+    saved = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = CACHE_DIR
+    try:
+        return numba.njit(cache=True, **opts)(f)
+    finally:
+        numba.config.CACHE_DIR = saved
 
 
 def jit(fn=None, *, parallel: bool = False, fastmath: bool | frozenset = False):
@@ -36,9 +100,9 @@ def jit(fn=None, *, parallel: bool = False, fastmath: bool | frozenset = False):
             parallel=parallel,
             fastmath=set(FASTMATH) if fastmath is True else fastmath,
         )
-        if CACHE:
+        if CACHE and CACHE_DIR != "":
             try:
-                return numba.njit(cache=True, **opts)(f)
+                return _njit_cached(f, opts)
             except RuntimeError:  # "cannot cache function ...: no locator available"
                 pass
         return numba.njit(**opts)(f)

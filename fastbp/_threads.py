@@ -51,13 +51,15 @@ def get_num_threads() -> int:
 
 
 def _apply_environment() -> None:
-    value = os.environ.get("FASTBP_NUM_THREADS", "1").strip().lower()
+    """Apply ``FASTBP_NUM_THREADS``; a bad value is a ValueError naming the variable and the value."""
+    raw = os.environ.get("FASTBP_NUM_THREADS", "1")
+    value = raw.strip().lower()
     if value in ("0", "keep", ""):
         return
     try:
         n = int(value)
     except ValueError:
-        raise ValueError(
-            f"FASTBP_NUM_THREADS must be a positive integer, 0 or 'keep', got {value!r}"
-        ) from None
+        n = 0
+    if n < 1:  # "-1" parses, but set_num_threads' own message would not name the variable
+        raise ValueError(f"FASTBP_NUM_THREADS must be a positive integer, 0 or 'keep', got {raw!r}")
     set_num_threads(n)

@@ -16,9 +16,9 @@ import gzip
 import hashlib
 import os
 import re
-import secrets
 import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -29,10 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import _remove_stale_temporaries, _tmp_name
+
 __all__ = [
     "EMBEDDED_MNIST_FILES",
     "MNIST_FILES",
     "MNIST_MIRRORS",
+    "MNIST_SIZES",
     "MnistCorruptError",
     "MnistError",
     "MnistUnavailableError",
@@ -59,6 +62,23 @@ MNIST_FILES = {
     TEST_LABELS: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 
+#: The four files' sizes in bytes. A download is cut off at ``_SIZE_FACTOR`` times its file's size.
+MNIST_SIZES = {
+    TRAIN_IMAGES: 9912422,
+    TRAIN_LABELS: 28881,
+    TEST_IMAGES: 1648877,
+    TEST_LABELS: 4542,
+}
+_SIZE_FACTOR = 2
+
+#: The arrays the four files hold, (N, 28, 28) images and (N,) labels; a parsed cache must match them.
+MNIST_SHAPES = {
+    TRAIN_IMAGES: (60000, 28, 28),
+    TRAIN_LABELS: (60000,),
+    TEST_IMAGES: (10000, 28, 28),
+    TEST_LABELS: (10000,),
+}
+
 #: The subset shipped in ``fastbp/_data/mnist_subset/`` (built by ``scripts/make_embedded_mnist.py``).
 EMBEDDED_MNIST_FILES = {
     TRAIN_IMAGES: "11d2329d66446da9df148e8c1263dd0b078d9a9e5f6512c01d205b1c06aaa67c",
@@ -76,6 +96,11 @@ MNIST_MIRRORS = (
 # Some servers (the original site among them) refuse urllib's default agent; the book sends a browser's.
 _USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 _CHUNK = 1 << 20
+_PART = ".part"
+# Before fastbp named temporaries after their process, a download's was ".<name>.<12 hex>.part";
+# such a leftover untouched this long was left by a killed download and is removed.
+_LEGACY_PART = re.compile(r"\.(.+)\.[0-9a-f]{12}\.part")
+_LEGACY_STALE_SECONDS = 600.0
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -195,6 +220,13 @@ def _checksum_table(checksums: Mapping[str, str] | None, caller: str) -> dict[st
     return table
 
 
+def _seconds(value, name: str, caller: str) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+    if not ok:
+        raise ValueError(f"{caller}: {name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
 def _how_to_supply(directory: Path) -> str:
     return (
         f"To supply them by hand, copy the four MNIST files ({', '.join(MNIST_FILES)}) into {directory}, "
@@ -220,27 +252,50 @@ def _verify(blob: bytes, sha: str, path: Path, caller: str) -> None:
 def _temp_beside(dest: Path) -> Path:
     """A fresh name in ``dest``'s folder (same file system, so ``os.replace`` onto ``dest`` is atomic).
 
-    Hidden, ends in .part; created by the caller with mode "xb", which honours the umask (mkstemp's
-    0600 would leave the data readable by its owner only)."""
-    return dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+    Hidden, ``.<name>.<pid>-<hex>.part``; created by the caller with mode "xb", which honours the umask
+    (mkstemp's 0600 would leave the data readable by its owner only). The ``.part`` files that killed
+    downloads (or cache writes) of the same ``dest`` left behind are removed first."""
+    _remove_stale_temporaries(os.fspath(dest.parent), dest.name, _PART)
+    try:
+        for entry in os.listdir(dest.parent):
+            m = _LEGACY_PART.fullmatch(entry)
+            if m and m.group(1) == dest.name:
+                old = dest.parent / entry
+                if time.time() - old.stat().st_mtime > _LEGACY_STALE_SECONDS:
+                    old.unlink()
+    except OSError:
+        pass  # an unreadable folder, or the leftover just went: it does not stop this download
+    return dest.with_name(_tmp_name(dest.name, _PART))
 
 
-def _fetch(url: str, dest: Path, sha: str, timeout: float) -> None:
+def _fetch(url: str, dest: Path, sha: str, timeout: float, limit: int, deadline: float) -> None:
     """Stream ``url`` into a temporary file beside ``dest``; move it into place only if its SHA-256 is
-    ``sha``. Raises OSError/HTTPException/ValueError describing the failure; leaves no file behind."""
+    ``sha``. More than ``limit`` bytes, or more than ``deadline`` seconds in all (checked between
+    reads, each of which may wait ``timeout``), abandon it. Raises OSError/HTTPException/ValueError
+    describing the failure; leaves no file behind."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    end = time.monotonic() + deadline
     tmp = _temp_beside(dest)
     f = open(tmp, "xb")
     try:
         h = hashlib.sha256()
         size = 0
         with f:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=min(timeout, deadline)) as response:
                 length = response.headers.get("Content-Length")
-                while chunk := response.read(_CHUNK):
+                if length is not None and length.isdigit() and int(length) > limit:
+                    raise ValueError(f"the server announces {int(length)} bytes, over the limit of {limit}")
+                # read1: whatever one network read brings; read(n) would wait for all n bytes, so a
+                # slow drip would never reach the deadline check
+                read = getattr(response, "read1", response.read)
+                while chunk := read(_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise ValueError(f"download exceeds {limit} bytes ({_SIZE_FACTOR}x the file's size)")
+                    if time.monotonic() > end:
+                        raise TimeoutError(f"download not finished within the deadline of {deadline:g} s")
                     h.update(chunk)
                     f.write(chunk)
-                    size += len(chunk)
             f.flush()
             os.fsync(f.fileno())  # the bytes reach the disk before the name does
         if length is not None and length.isdigit() and size != int(length):
@@ -269,6 +324,7 @@ def _download(
     table: Mapping[str, str],
     mirrors: Sequence[str],
     timeout: float,
+    deadline: float,
     caller: str,
 ) -> None:
     """Each of ``names`` from the first mirror that serves it with the right SHA-256, into ``directory``."""
@@ -284,7 +340,8 @@ def _download(
         for base in mirrors:
             url = (base if base.endswith("/") else base + "/") + name
             try:
-                _fetch(url, directory / name, table[name], timeout)
+                limit = _SIZE_FACTOR * MNIST_SIZES[name]
+                _fetch(url, directory / name, table[name], timeout, limit, deadline)
                 break
             except urllib.error.HTTPError as e:
                 e.close()  # an HTTPError holds the open response
@@ -310,6 +367,7 @@ def _gather(
     download: bool,
     mirrors: str | Sequence[str] | None,
     timeout: float,
+    deadline: float,
     caller: str,
 ) -> dict[str, bytes]:
     """The verified bytes of each of ``names``: present files are checked, missing ones downloaded."""
@@ -329,7 +387,7 @@ def _gather(
                 f"{caller}: the MNIST file(s) {', '.join(missing)} are missing from {directory} and "
                 "downloading is off (download=False). " + _how_to_supply(directory)
             )
-        _download(missing, directory, table, _mirror_list(mirrors, caller), timeout, caller)
+        _download(missing, directory, table, _mirror_list(mirrors, caller), timeout, deadline, caller)
         for name in missing:  # read back what was just verified: the bytes we parse are the checked ones
             blobs[name] = (directory / name).read_bytes()
             _verify(blobs[name], table[name], directory / name, caller)
@@ -342,38 +400,76 @@ def download_mnist(
     mirrors: str | Sequence[str] | None = None,
     checksums: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    deadline: float = 600.0,
 ) -> Path:
     """Make sure the four MNIST files are in the data directory and have their SHA-256; returns it.
 
     Missing files are fetched from ``mirrors`` in order (default: ``FASTBP_MNIST_MIRRORS``, else
-    :data:`MNIST_MIRRORS`), ``timeout`` seconds per network operation, into a temporary file that is
-    renamed into place only once verified. Raises :class:`MnistUnavailableError` when every mirror fails
-    for some file and :class:`MnistCorruptError` when a present file has the wrong digest.
+    :data:`MNIST_MIRRORS`), ``timeout`` seconds per network operation and ``deadline`` seconds per
+    file in all, into a temporary file that is renamed into place only once verified. A download is
+    abandoned beyond twice its file's size (:data:`MNIST_SIZES`). Temporary files that killed
+    downloads left are removed. Raises :class:`MnistUnavailableError` when every mirror fails for
+    some file and :class:`MnistCorruptError` when a present file has the wrong digest.
     """
     directory = get_data_dir(data_dir)
     table = _checksum_table(checksums, "download_mnist")
-    _gather(list(table), directory, table, True, mirrors, timeout, "download_mnist")
+    timeout = _seconds(timeout, "timeout", "download_mnist")
+    deadline = _seconds(deadline, "deadline", "download_mnist")
+    _gather(list(table), directory, table, True, mirrors, timeout, deadline, "download_mnist")
     return directory
 
 
 # -- parsed cache ---------------------------------------------------------------------------------
 
 
-def _cache_path(directory: Path, name: str, sha: str) -> Path:
-    # The source digest in the name ties the cache to verified content: other bytes, another name.
-    return directory / f"{name.removesuffix('.gz')}.{sha[:16]}.npy"
+def _array_digest(a: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (C order)."""
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def _cache_name(name: str, sha: str, digest: str) -> str:
+    # "<file>.<source digest>.<array digest>.npy": the source digest ties the cache to verified .gz
+    # content (other bytes, another name); the array digest lets a read tell a damaged cache file,
+    # even a well-formed one, from the arrays that were parsed.
+    return f"{name.removesuffix('.gz')}.{sha[:16]}.{digest[:32]}.npy"
+
+
+def _cache_files(directory: Path, name: str, sha: str) -> list[tuple[Path, str]]:
+    """The cache files of source ``name`` with digest ``sha`` in ``directory``: (path, array digest)."""
+    pattern = re.compile(re.escape(f"{name.removesuffix('.gz')}.{sha[:16]}.") + r"([0-9a-f]{32})\.npy")
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [(directory / e, m.group(1)) for e in entries if (m := pattern.fullmatch(e))]
+
+
+def _read_cached_array(directory: Path, name: str, sha: str) -> np.ndarray | None:
+    """The array cached for source ``name`` (digest ``sha``), or None when there is no cache file whose
+    content is what was parsed: uint8, with the digest its name records, and for the published MNIST
+    files the published shape."""
+    for path, digest in _cache_files(directory, name, sha):
+        try:
+            # read_array, not np.load: only the .npy format is accepted (np.load would open an .npz too).
+            with open(path, "rb") as f:
+                a = np.lib.format.read_array(f, allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # absent, truncated, or not an .npy file
+            continue
+        if a.dtype != np.uint8 or _array_digest(a)[:32] != digest:
+            continue
+        if sha == MNIST_FILES.get(name) and a.shape != MNIST_SHAPES[name]:
+            continue
+        return a
+    return None
 
 
 def _read_cache(directory: Path, images: str, labels: str, table: Mapping[str, str]):
-    """(images, labels) from the .npy cache, or None when absent, unreadable or inconsistent."""
-    pair = []
-    for name in (images, labels):
-        try:
-            # read_array, not np.load: only the .npy format is accepted (np.load would open an .npz too).
-            with open(_cache_path(directory, name, table[name]), "rb") as f:
-                pair.append(np.lib.format.read_array(f, allow_pickle=False))
-        except (OSError, ValueError, EOFError):  # absent, truncated, or not an .npy file
-            return None
+    """(images, labels) from the .npy cache, or None when absent, damaged or inconsistent."""
+    pair = [_read_cached_array(directory, name, table[name]) for name in (images, labels)]
+    if pair[0] is None or pair[1] is None:
+        return None
     try:
         _check_pair(*pair, directory, images, labels, "load_mnist")
     except ValueError:
@@ -382,10 +478,12 @@ def _read_cache(directory: Path, images: str, labels: str, table: Mapping[str, s
 
 
 def _write_cache(directory: Path, name: str, sha: str, a: np.ndarray) -> None:
-    """Save ``a`` atomically; a folder we cannot write to (e.g. a read-only copy) just means no cache."""
-    dest = _cache_path(directory, name, sha)
-    tmp = _temp_beside(dest)
+    """Save ``a`` atomically, then remove other cache files of the same source (damaged ones, and the
+    ``<file>.<source digest>.npy`` of earlier fastbp versions); a folder we cannot write to (e.g. a
+    read-only copy) just means no cache."""
+    dest = directory / _cache_name(name, sha, _array_digest(a))
     try:
+        tmp = _temp_beside(dest)
         f = open(tmp, "xb")
     except OSError:
         return
@@ -394,10 +492,16 @@ def _write_cache(directory: Path, name: str, sha: str, a: np.ndarray) -> None:
             np.save(f, a, allow_pickle=False)
         os.replace(tmp, dest)
     except OSError:
-        pass
+        return
     finally:
         if tmp.exists():
             tmp.unlink()
+    others = [p for p, _ in _cache_files(directory, name, sha) if p != dest]
+    for old in [*others, directory / f"{name.removesuffix('.gz')}.{sha[:16]}.npy"]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -437,6 +541,7 @@ def load_mnist(
     mirrors: str | Sequence[str] | None = None,
     checksums: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    deadline: float = 600.0,
 ):
     """MNIST as the book's ``load_mnist`` returns it: ``(x_train, t_train), (x_test, t_test)``.
 
@@ -447,17 +552,20 @@ def load_mnist(
     The files are looked for in :func:`get_data_dir` ``(data_dir)``. Each is checked against its SHA-256
     in ``checksums`` (file name -> hex digest, default :data:`MNIST_FILES`) before it is used; a file
     that does not match raises :class:`MnistCorruptError` and is left alone. Missing files are
-    downloaded as :func:`download_mnist` does unless ``download`` is false, in which case
-    :class:`MnistUnavailableError` says how to supply them. The parsed arrays are cached beside the
-    files as ``.npy`` (named after the source digest, loaded without pickle): later loads read only
-    those, and fall back to the .gz files if a cache file is damaged.
+    downloaded as :func:`download_mnist` does (``timeout``, ``deadline``) unless ``download`` is
+    false, in which case :class:`MnistUnavailableError` says how to supply them. The parsed arrays are
+    cached beside the files as ``.npy`` (named after the source digest and their own, loaded without
+    pickle): later loads read only those, check them against their digest (and, for the published
+    files, the published shapes), and rebuild them from the .gz files if a cache file is damaged.
     """
     directory = get_data_dir(data_dir)
     table = _checksum_table(checksums, "load_mnist")
+    timeout = _seconds(timeout, "timeout", "load_mnist")
+    deadline = _seconds(deadline, "deadline", "load_mnist")
     sets = {pair: _read_cache(directory, *pair, table) for pair in _PAIRS}
     todo = [name for pair, got in sets.items() if got is None for name in pair]
     if todo:
-        blobs = _gather(todo, directory, table, download, mirrors, timeout, "load_mnist")
+        blobs = _gather(todo, directory, table, download, mirrors, timeout, deadline, "load_mnist")
         for (images, labels), got in sets.items():
             if got is None:
                 x = _decode_idx(blobs.pop(images), directory / images, "load_mnist")

@@ -57,7 +57,12 @@ class Optimizer:
     _plan = None  # the last update's checked arrays, reused while the same ones come back
 
     def update(self, params: dict, grads: dict) -> None:
-        """One step: every ``params[key]`` is updated in place from ``grads[key]``."""
+        """One step: every ``params[key]`` is updated in place from ``grads[key]``.
+
+        Raises TypeError naming ``params``/``grads`` when either is not a dict, before any state
+        changes (on the cached fast path too)."""
+        if not isinstance(params, dict) or not isinstance(grads, dict):
+            self._keys(params, grads, f"{type(self).__name__}.update")  # raises the TypeError
         plan = self._plan
         if plan is not None and plan.matches(self, params, grads):
             self._begin_step()  # fast path: the very arrays checked last time (the nets reuse theirs)
@@ -89,8 +94,8 @@ class Optimizer:
     def _keys(params, grads, where):
         if not isinstance(params, dict) or not isinstance(grads, dict):
             raise TypeError(
-                f"{where}: params and grads must be dicts, got {type(params).__name__} and "
-                f"{type(grads).__name__}"
+                f"{where}: params and grads must be dicts, got params: {type(params).__name__}, "
+                f"grads: {type(grads).__name__}"
             )
         missing = [k for k in params if k not in grads]
         if missing:

@@ -3,10 +3,13 @@
 import gzip
 import hashlib
 import os
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -97,12 +100,14 @@ def no_proxy_no_env(monkeypatch):
 
 @pytest.fixture
 def serve():
-    """start(files, truncate=()) -> .url, a base URL on 127.0.0.1 serving ``files`` (name -> bytes), and
-    .requests, the (name, User-Agent) of each request. Names in ``truncate`` get their full
-    Content-Length but half the body. The servers stop after the test."""
+    """start(files, truncate=(), drip=(), no_length=()) -> .url, a base URL on 127.0.0.1 serving
+    ``files`` (name -> bytes), and .requests, the (name, User-Agent) of each request. Names in
+    ``truncate`` get their full Content-Length but half the body; names in ``drip`` get their body one
+    byte every 50 ms (for at most 10 s); names in ``no_length`` get no Content-Length header. The
+    servers stop after the test."""
     running = []
 
-    def start(files, truncate=()):
+    def start(files, truncate=(), drip=(), no_length=()):
         requests = []
 
         class Handler(BaseHTTPRequestHandler):
@@ -114,9 +119,22 @@ def serve():
                     return
                 body = files[name]
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                if name not in no_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if name in truncate else body)
+                try:
+                    if name in drip:
+                        stop = time.monotonic() + 10
+                        for i in range(len(body)):
+                            if time.monotonic() > stop:
+                                break
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                        return
+                    self.wfile.write(body[: len(body) // 2] if name in truncate else body)
+                except ConnectionError:  # the client gave up (size cap, deadline): expected here
+                    pass
 
             def log_message(self, *args):  # keep the test output clean
                 pass
@@ -378,3 +396,112 @@ def test_embedded_subset_checks_its_files(monkeypatch):
     monkeypatch.setitem(data.EMBEDDED_MNIST_FILES, NAMES[3], "f" * 64)
     with pytest.raises(MnistCorruptError, match="load_embedded_mnist: the shipped file .*t10k-labels"):
         load_embedded_mnist()
+
+
+# -- the parsed cache is verified (issue 11.7) --------------------------------------------------------
+
+
+def test_a_damaged_but_well_formed_cache_is_rebuilt_from_the_verified_files(tiny):
+    first = load_mnist(False, data_dir=tiny.dir, download=False, checksums=tiny.sums)
+    caches = {name: next(tiny.dir.glob(f"{name.removesuffix('.gz')}.*.npy")) for name in NAMES[:2]}
+    # a plausible train set: 10 all-black images and their labels, valid .npy files under the same names
+    np.save(caches[NAMES[0]], np.zeros((10, 28, 28), np.uint8))
+    np.save(caches[NAMES[1]], np.arange(10, dtype=np.uint8))
+    second = load_mnist(False, data_dir=tiny.dir, download=False, checksums=tiny.sums)
+    assert_same_sets(first, second)
+    for name, path in caches.items():  # rewritten with the parsed arrays
+        assert_array_equal(np.load(path, allow_pickle=False), tiny.arrays[name])
+    assert len(list(tiny.dir.glob("*.npy"))) == 4
+
+
+def test_a_cache_of_the_published_files_must_have_the_published_shapes(tmp_path, rng):
+    # a consistent, correctly digested cache under the real MNIST digests, but 5 images: not MNIST
+    x = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    t = np.arange(5, dtype=np.uint8)
+    for name, a in ((NAMES[0], x), (NAMES[1], t)):
+        np.save(tmp_path / data._cache_name(name, MNIST_FILES[name], data._array_digest(a)), a)
+    assert data._read_cache(tmp_path, NAMES[0], NAMES[1], MNIST_FILES) is None
+    other = {n: hashlib.sha256(n.encode()).hexdigest() for n in NAMES}  # the same arrays, other sources
+    for name, a in ((NAMES[0], x), (NAMES[1], t)):
+        np.save(tmp_path / data._cache_name(name, other[name], data._array_digest(a)), a)
+    got = data._read_cache(tmp_path, NAMES[0], NAMES[1], other)
+    assert got is not None
+    assert_array_equal(got[0], x)
+    assert_array_equal(got[1], t)
+
+
+# -- downloads: size cap, deadline, leftovers (issue 11.17, 11.18) ----------------------------------
+
+
+@pytest.mark.parametrize("announced", [True, False])
+def test_an_oversized_download_is_cut_off(tmp_path, tiny, serve, announced):
+    name = NAMES[3]  # t10k labels: 4542 bytes published, so at most 9084
+    body = b"\x1f\x8b" + os.urandom(200_000)
+    server = serve({**tiny.blobs, name: body}, no_length=() if announced else (name,))
+    target = tmp_path / "d"
+    with pytest.raises(MnistUnavailableError) as e:
+        load_mnist(data_dir=target, mirrors=[server.url], checksums=tiny.sums)
+    words = "announces 200002 bytes, over the limit of 9084" if announced else "exceeds 9084 bytes"
+    assert words in str(e.value) and name in str(e.value)
+    assert gz_files(target) == sorted(NAMES[:3])  # nothing of the oversized file stays
+
+
+def test_a_slow_drip_is_abandoned_at_the_deadline(tmp_path, tiny, serve):
+    name = NAMES[3]
+    server = serve(tiny.blobs, drip=(name,))  # ~1 byte per 50 ms: each read is quick, the whole is not
+    target = tmp_path / "d"
+    t0 = time.monotonic()
+    with pytest.raises(MnistUnavailableError, match="not finished within the deadline of 1 s") as e:
+        load_mnist(data_dir=target, mirrors=[server.url], checksums=tiny.sums, timeout=5, deadline=1)
+    assert time.monotonic() - t0 < 4
+    assert name in str(e.value)
+    assert gz_files(target) == sorted(NAMES[:3])
+
+
+def test_timeout_and_deadline_must_be_positive_seconds(tiny):
+    cases = (({"timeout": 0}, "timeout"), ({"deadline": -1}, "deadline"), ({"deadline": "9"}, "deadline"))
+    for kw, word in cases:
+        with pytest.raises(ValueError, match=f"load_mnist: {word} must be a positive number of seconds"):
+            load_mnist(data_dir=tiny.dir, checksums=tiny.sums, **kw)
+    with pytest.raises(ValueError, match="download_mnist: deadline must be a positive number"):
+        data.download_mnist(tiny.dir, checksums=tiny.sums, deadline=float("nan"))
+
+
+KILLED_DOWNLOAD = """
+import sys
+from fastbp import data
+data.download_mnist(sys.argv[1], mirrors=[sys.argv[2]], checksums=dict(zip(data.MNIST_FILES, sys.argv[3:])))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9")
+def test_the_part_file_of_a_killed_download_is_removed_by_the_next(tmp_path, tiny, serve):
+    name = NAMES[0]
+    slow = serve(tiny.blobs, drip=(name,))
+    target = tmp_path / "d"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_DOWNLOAD, str(target), slow.url, *tiny.sums.values()],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not list(target.glob(f".{name}.*.part")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    parts = list(target.glob(f".{name}.*.part"))
+    assert len(parts) == 1  # what kill -9 leaves
+    # an old-style leftover (before temporaries carried their process id): removed once untouched 10 min
+    legacy_old, legacy_new = target / f".{name}.{'a' * 12}.part", target / f".{name}.{'b' * 12}.part"
+    for p in (legacy_old, legacy_new):
+        p.write_bytes(b"x")
+    os.utime(legacy_old, (time.time() - 3600, time.time() - 3600))
+    (target / name).unlink(missing_ok=True)
+    load_mnist(data_dir=target, mirrors=[serve(tiny.blobs).url], checksums=tiny.sums)
+    assert not parts[0].exists() and not legacy_old.exists()
+    assert legacy_new.exists()  # perhaps a download under way in an older fastbp
+    legacy_new.unlink()
+    assert gz_files(target) == sorted(NAMES)

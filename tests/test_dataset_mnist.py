@@ -71,8 +71,12 @@ def test_download_and_init_fetch_verify_and_cache(tmp_path, tiny, monkeypatch):
     assert mnist.download_mnist() is None
     assert sorted(p.name for p in target.iterdir()) == sorted(NAMES)
     assert mnist.init_mnist() is None
-    cache = sorted(p.name for p in target.glob("*.npy"))  # named after the source digests
-    assert cache == sorted(f"{n.removesuffix('.gz')}.{tiny.sums[n][:16]}.npy" for n in NAMES)
+    cache = sorted(p.name for p in target.glob("*.npy"))  # named after the source and array digests
+    want = (
+        f"{n.removesuffix('.gz')}.{tiny.sums[n][:16]}.{data._array_digest(tiny.arrays[n])[:32]}.npy"
+        for n in NAMES
+    )
+    assert cache == sorted(want)
     (x, t), _ = mnist.load_mnist(normalize=False)
     assert_array_equal(x.reshape(N_TRAIN, 28, 28), tiny.arrays[NAMES[0]])
     assert_array_equal(t, tiny.arrays[NAMES[1]])

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numba
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 STEP = """
@@ -62,3 +65,93 @@ def test_kernels_run_as_plain_python():
         text=True,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+# -- where the kernel cache goes, and what happens when it cannot --------------------------------
+
+PROBE = """
+import numpy as np
+from fastbp import _jit
+from fastbp.kernels import affine
+x = np.ones((2, 3)); b = np.ones(3)
+affine.bias_forward(x, b)  # compiles (or loads) and runs
+c = affine.bias_forward._cache
+print(type(c).__name__, getattr(c, "_cache_path", ""))
+"""
+
+posix_only = pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG_CACHE_HOME is Linux's")
+
+
+def probe(tmp_path, **env_vars):
+    """(returncode, cache class name, cache path, stderr) of a fresh process with ``env_vars`` set
+    (None removes a variable); HOME and XDG_CACHE_HOME point into ``tmp_path`` unless given."""
+    env = dict(os.environ, HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    for var in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT", "FASTBP_CACHE", "NUMBA_CACHE_LOCATOR_CLASSES"):
+        env.pop(var, None)
+    for k, v in env_vars.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True)
+    words = out.stdout.split() + ["", ""]
+    return out.returncode, words[0], words[1], out.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "no", "False", "OFF", " off "])
+def test_fastbp_cache_off_values(tmp_path, value):
+    # issue 11.20: only "0" turned caching off
+    code, kind, _, err = probe(tmp_path, FASTBP_CACHE=value)
+    assert code == 0, err
+    assert kind == "NullCache"
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "TRUE", "on"])
+def test_fastbp_cache_on_values(tmp_path, value):
+    code, kind, _, err = probe(tmp_path, FASTBP_CACHE=value, NUMBA_CACHE_DIR=str(tmp_path / "nc"))
+    assert code == 0, err
+    assert kind == "FunctionCache"
+
+
+def test_an_unrecognised_fastbp_cache_value_is_refused_naming_the_variable(tmp_path):
+    code, _, _, err = probe(tmp_path, FASTBP_CACHE="sometimes")
+    assert code != 0 and "FASTBP_CACHE must be one of 0/no/false/off" in err and "'sometimes'" in err
+
+
+@posix_only
+def test_kernels_are_cached_in_the_user_cache_folder_not_the_package(tmp_path):
+    # issue 13: without NUMBA_CACHE_DIR, numba wrote into the package's __pycache__ (site-packages)
+    code, kind, path, err = probe(tmp_path)
+    assert code == 0, err
+    assert kind == "FunctionCache"
+    folder = tmp_path / "xdg" / "fastbp" / "numba"
+    assert Path(path).is_relative_to(folder)
+    assert list(folder.rglob("affine.bias_forward-*.nbi"))  # the index was written there
+    # the setting is fastbp's only: numba's own config is left as the environment says
+    code = "import numba, fastbp.kernels.affine; print(repr(numba.config.CACHE_DIR))"
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "''", out.stderr
+
+
+@posix_only
+def test_an_unwritable_user_cache_folder_means_no_cache(tmp_path):
+    (tmp_path / "file").write_bytes(b"")  # a folder below a regular file cannot be made, even by root
+    code, kind, _, err = probe(tmp_path, XDG_CACHE_HOME=str(tmp_path / "file" / "cache"))
+    assert code == 0, err
+    assert kind == "NullCache"
+
+
+@pytest.mark.skipif(not hasattr(numba.config, "CACHE_LOCATOR_CLASSES"), reason="numba < 0.61")
+def test_no_writable_numba_cache_dir_means_no_cache_not_a_failed_import(tmp_path):
+    # NUMBA_CACHE_DIR unwritable and no other place numba may use: numba raises RuntimeError at
+    # decoration ("no locator available"); _jit compiles those kernels without a cache instead.
+    (tmp_path / "file").write_bytes(b"")
+    code, kind, _, err = probe(
+        tmp_path,
+        NUMBA_CACHE_DIR=str(tmp_path / "file" / "cache"),
+        NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator",  # not the package's __pycache__
+    )
+    assert code == 0, err
+    assert kind == "NullCache"

@@ -363,3 +363,26 @@ def test_sgd_row_skipping_sign_of_zero_is_the_documented_difference():
     twin = np.full((2, 3), -0.0)
     RK.sgd_update(twin, g["W"], 0.1)
     assert not np.signbit(twin).any() and (twin == p["W"]).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("bad", ["grads", "params"])
+def test_non_dict_arguments_raise_type_error_on_the_fast_path_too(name, bad):
+    # issue 11.19: once a fast path was cached, a non-dict grads gave AttributeError (grads.get)
+    p, g = fresh(np.float64), {k: np.ones_like(v) for k, v in fresh(np.float64).items()}
+    opt = getattr(O, name)(lr=0.05)
+    opt.update(p, g)
+    opt.update(p, g)
+    assert opt._plan is not None
+    before = {k: v.copy() for k, v in p.items()}
+    state = {n: {k: v.copy() for k, v in getattr(opt, n).items()} for n in opt.state_names}
+    iters = getattr(opt, "iter", None)
+    args = (p, list(g.values())) if bad == "grads" else (list(p.values()), g)
+    with pytest.raises(TypeError, match=f"{name}.update: params and grads must be dicts, got .*{bad}: list"):
+        opt.update(*args)
+    for k in p:
+        assert_array_equal(p[k], before[k])
+    for n in opt.state_names:
+        for k, v in getattr(opt, n).items():
+            assert_array_equal(v, state[n][k])
+    assert getattr(opt, "iter", None) == iters
