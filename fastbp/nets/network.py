@@ -246,15 +246,21 @@ class Network:
         _ckpt.save(file_name, {**self.params, **self._extra_state()})
 
     def load_params(self, file_name="params.pkl", *, allow_pickle=False):
-        """Read parameters saved by ``save_params`` into ``params``, in place (the layers see them).
+        """Read parameters saved by ``save_params`` (or the book's pickle of a dict of arrays) into
+        ``params``, in place (the layers see them).
 
         The file must hold exactly this network's keys with its shapes; float arrays of the other
-        precision are converted. The book's pickle files are refused unless ``allow_pickle=True``
-        (unpickling can run arbitrary code: only for files you trust). Nothing changes on error.
+        precision are converted; batch norm's running variances must be >= 0. A pickle is read
+        weights-only (dicts, lists, numbers, strings, arrays); ``allow_pickle=True`` unpickles anything
+        (it can run arbitrary code: only for files you trust). Nothing changes on error.
         """
         target = {**self.params, **self._extra_state()}
         _ckpt.load_into(
-            file_name, target, allow_pickle=allow_pickle, where=f"{type(self).__name__}.load_params"
+            file_name,
+            target,
+            allow_pickle=allow_pickle,
+            where=f"{type(self).__name__}.load_params",
+            nonnegative=[k for k in target if k.startswith("running_var")],
         )
         for key, (layer, attr) in self._owners.items():  # the layers hold the arrays in params again
             setattr(layer, attr, self.params[key])
