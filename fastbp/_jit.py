@@ -10,12 +10,16 @@
   ``import fastbp`` fail. ``FASTBP_CACHE=0`` (or ``no``/``false``/``off``, any case) turns caching
   off; ``1``/``yes``/``true``/``on`` or unset keeps it on; anything else is refused at import.
   Numba keys each cached kernel to its own source file only: after editing a module whose helpers
-  other kernels inline (``kernels/simd.py``, ``kernels/softmax_ce.py``, ...), clear the cache folder
-  or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
+  other kernels inline (``kernels/rules.py``: ReLU and the pooling winner, used by the activation,
+  affine, conv, mlp and sparse_input kernels; ``kernels/simd.py``, ``kernels/softmax_ce.py``, ...),
+  clear the cache folder or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
 - ``nogil=True``: kernels release the GIL, so user threads can overlap them.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising; the "python" model
   adds a branch to every division and made update loops 2-5x slower here.
 - No explicit signatures: they would compile every kernel at import time.
+- ``inline="always"`` (for small rules shared by several kernels, ``kernels/rules.py``): Numba inlines
+  the function's IR into each caller before typing, so it compiles with the caller's options and
+  dtypes and costs nothing at run time.
 - ``fastmath`` is off unless a kernel asks; when it does it gets the named flags in ``FASTMATH``,
   never ``nnan``/``ninf``, which would let LLVM drop NaN and inf handling.
 """
@@ -90,7 +94,7 @@ def _njit_cached(f, opts):
         numba.config.CACHE_DIR = saved
 
 
-def jit(fn=None, *, parallel: bool = False, fastmath: bool | frozenset = False):
+def jit(fn=None, *, parallel: bool = False, fastmath: bool | frozenset = False, inline: str = "never"):
     """Compile ``fn`` with fastbp's Numba options (usable bare or with keyword arguments)."""
 
     def wrap(f):
@@ -99,6 +103,7 @@ def jit(fn=None, *, parallel: bool = False, fastmath: bool | frozenset = False):
             error_model="numpy",
             parallel=parallel,
             fastmath=set(FASTMATH) if fastmath is True else fastmath,
+            inline=inline,
         )
         if CACHE and CACHE_DIR != "":
             try:

@@ -277,3 +277,36 @@ def test_fused_bias_relu(rng, shape, dtype):
     affine.relu_bias_backward(dy, y, db)
     close(dy, want_dy, dtype)
     close(db, want_db, dtype)
+
+
+KERNEL_MODULES = [
+    "activations",
+    "affine",
+    "checks",
+    "conv",
+    "mlp",
+    "optim",
+    "regularization",
+    "regularizers",
+    "softmax_ce",
+    "sparse_input",
+]
+
+
+@pytest.mark.parametrize("module", KERNEL_MODULES)
+def test_every_public_kernel_has_a_twin_in_the_reference_module_of_the_same_name(module):
+    import importlib
+    import types
+
+    fast = importlib.import_module(f"fastbp.kernels.{module}")
+    twin = importlib.import_module(f"fastbp.reference.{module}")
+    kernels = [
+        name
+        for name, obj in vars(fast).items()
+        if not name.startswith("_")
+        and isinstance(getattr(obj, "py_func", obj), types.FunctionType)
+        and getattr(obj, "py_func", obj).__module__ == fast.__name__
+    ]
+    assert kernels
+    assert [k for k in kernels if not hasattr(twin, k)] == []
+    assert all(hasattr(ref, k) for k in kernels)  # and fastbp.reference.kernels re-exports it

@@ -22,6 +22,7 @@ float32 ones).
 import numpy as np
 
 from .._jit import jit
+from . import rules
 from .simd import exp2_float32
 
 
@@ -29,10 +30,8 @@ from .simd import exp2_float32
 def relu_forward(x, out):
     """out = max(x, 0); NaN stays NaN, as ``np.maximum`` would have it."""
     xf, of = x.ravel(), out.ravel()
-    zero = xf.dtype.type(0)
     for i in range(xf.size):
-        v = xf[i]
-        of[i] = zero if v <= zero else v
+        of[i] = rules.relu(xf[i])
 
 
 @jit
@@ -43,9 +42,8 @@ def relu_backward(dout, out):
     as the book's ``mask = (x <= 0)`` does).
     """
     df, of = dout.ravel(), out.ravel()
-    zero = df.dtype.type(0)
     for i in range(df.size):
-        df[i] = zero if of[i] <= zero else df[i]
+        df[i] = rules.relu_grad(df[i], of[i])
 
 
 @jit

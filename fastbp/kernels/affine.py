@@ -4,6 +4,7 @@ The product x W runs in BLAS (called by the layer); these kernels do the pass ov
 """
 
 from .._jit import jit
+from . import rules
 
 
 @jit
@@ -37,11 +38,9 @@ def bias_relu_forward(y, b):
     y: (N, M), b: (M,). NaN stays NaN, as in relu_forward.
     """
     n, m = y.shape
-    zero = y.dtype.type(0)
     for i in range(n):
         for j in range(m):
-            v = y[i, j] + b[j]
-            y[i, j] = zero if v <= zero else v
+            y[i, j] = rules.relu(y[i, j] + b[j])
 
 
 @jit
@@ -56,6 +55,6 @@ def relu_bias_backward(dy, out, db):
         db[j] = zero
     for i in range(n):
         for j in range(m):
-            g = zero if out[i, j] <= zero else dy[i, j]
+            g = rules.relu_grad(dy[i, j], out[i, j])
             dy[i, j] = g
             db[j] += g

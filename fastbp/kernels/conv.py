@@ -16,11 +16,14 @@ Padding is handled by bounds checks, never by a padded copy of the input.
   block's gradient back onto those columns, for dW as one product.
 - ``maxpool_forward``/``maxpool_backward``: max pooling on the input directly: each window's maximum
   and where it was (the first on ties, as the book's argmax); padded positions never win.
+
+ReLU, its mask and pooling's winner (first on ties, NaN wins) are the rules of ``kernels/rules.py``.
 """
 
 import numpy as np
 
 from .._jit import jit
+from . import rules
 
 
 @jit
@@ -137,7 +140,7 @@ def maxpool_forward(x, ph, pw, stride, pad, out, arg):
                             if wj < 0 or wj >= w:
                                 continue
                             v = x[b, ch, hi, wj]
-                            if best < 0 or v > m or (v != v and m == m):
+                            if best < 0 or rules.pool_wins(v, m):
                                 m = v
                                 best = p * pw + q
                     out[b, ch, i, j] = m
@@ -162,7 +165,7 @@ def _maxpool_nopad(x, ph, pw, stride, out, arg):
                         for q in range(pw):
                             v = x[b, ch, h0 + p, w0 + q]
                             clean &= v == v
-                            if v > m:
+                            if rules.pool_wins_no_nan(v, m):
                                 m = v
                                 best = p * pw + q
                     out[b, ch, i, j] = m
@@ -377,7 +380,6 @@ def relu_pool_t(rows, cols, b, ow, ph, pw, stride, out, arg):
 def _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
     """relu_pool_t for 2x2 windows; returns False (results unusable) if a NaN was seen."""
     f, poh, pw_out = out.shape
-    zero = out.dtype.type(0)
     clean = True
     for k in range(f):
         bk = b[k]
@@ -389,17 +391,15 @@ def _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
                 a2, a3 = rows[k, cols[r0 + ow]], rows[k, cols[r0 + ow + 1]]
                 clean &= (a0 == a0) & (a1 == a1) & (a2 == a2) & (a3 == a3)
                 m, best = a0, 0
-                if a1 > m:
+                if rules.pool_wins_no_nan(a1, m):
                     m, best = a1, 1
-                if a2 > m:
+                if rules.pool_wins_no_nan(a2, m):
                     m, best = a2, 2
-                if a3 > m:
+                if rules.pool_wins_no_nan(a3, m):
                     m, best = a3, 3
                 m += bk  # max(v + b) = max(v) + b, the same rounding as adding b to the winner
-                if m <= zero:
-                    m, best = zero, 0
-                out[k, i, j] = m
-                arg[k, i, j] = best
+                out[k, i, j] = rules.relu(m)
+                arg[k, i, j] = best if rules.relu_keeps(m) else 0
     return clean
 
 
@@ -415,7 +415,6 @@ def _relu_pool_t_exact(rows, cols, b, ow, ph, pw, stride, out, arg):
     A NaN wins, as in maxpool_forward.
     """
     f, poh, pw_out = out.shape
-    zero = out.dtype.type(0)
     for k in range(f):
         bk = b[k]
         for i in range(poh):
@@ -426,28 +425,22 @@ def _relu_pool_t_exact(rows, cols, b, ow, ph, pw, stride, out, arg):
                 for p in range(ph):
                     for q in range(pw):
                         v = rows[k, cols[r0 + p * ow + q]] + bk
-                        if v > m or (v != v and m == m):
+                        if rules.pool_wins(v, m):
                             m = v
                             best = p * pw + q
-                if m <= zero:
-                    m = zero
-                    best = 0
-                out[k, i, j] = m
-                arg[k, i, j] = best
+                out[k, i, j] = rules.relu(m)
+                arg[k, i, j] = best if rules.relu_keeps(m) else 0
 
 
 @jit
 def bias_act_t(y, b, relu):
     """One sample's convolution output in place: y (F, OH*OW) += b[f] per row, then max(., 0) if relu."""
     f, p = y.shape
-    zero = y.dtype.type(0)
     for k in range(f):
         bk = b[k]
         for r in range(p):
             v = y[k, r] + bk
-            if relu and v <= zero:
-                v = zero
-            y[k, r] = v
+            y[k, r] = rules.relu(v) if relu else v
 
 
 @jit
@@ -460,9 +453,9 @@ def act_bias_t_backward(dy, out, relu, db):
         acc = zero
         for r in range(p):
             g = dy[k, r]
-            if relu and out[k, r] <= zero:
-                g = zero
-                dy[k, r] = zero
+            if relu:
+                g = rules.relu_grad(g, out[k, r])
+                dy[k, r] = g
             acc += g
         db[k] += acc
 
@@ -472,7 +465,7 @@ def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, g, db):
     """Back through pooling, ReLU and bias of one sample onto the compacted product's columns.
 
     dout, out, arg: (F, POH, POW); cols as from active_patches_t; g: (F, m) the gradient of the
-    product W @ patches (overwritten): each window whose maximum was positive sends its gradient to
+    product W @ patches (overwritten): each window whose maximum ReLU kept sends its gradient to
     its winner's column (column 0, the shared zero patch, collects those of all-zero patches: they
     add nothing to dW). db (F,) accumulates. Then dW += g @ patches^T. Branch-free per window (a
     window that lost adds an exact 0), with the winner's offset from a table, not a division.
@@ -488,7 +481,7 @@ def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, g, db):
         for i in range(poh):
             base = i * stride * ow
             for j in range(pw_out):
-                v = dout[k, i, j] if out[k, i, j] > zero else zero
+                v = rules.relu_grad(dout[k, i, j], out[k, i, j])
                 g[k, cols[base + j * stride + offs[arg[k, i, j]]]] += v
                 acc += v
         db[k] += acc
@@ -497,7 +490,7 @@ def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, g, db):
 @jit
 def relu_pool_backward_sparse(dout, out, arg, ow, pw, stride, col, Wf, dW, db, dcol, need_dx):
     """Back through pooling, ReLU, bias and the convolution of one sample, touching only the positions
-    that won a window with a positive maximum (at most one in ph*pw): instead of a dense product with a
+    that won a window whose maximum ReLU kept (at most one in ph*pw): instead of a dense product with a
     mostly-zero gradient, each such output adds g * (its patch) to dW[k] and, if need_dx, g * W[k] to
     the patch's gradient.
 
@@ -513,7 +506,7 @@ def relu_pool_backward_sparse(dout, out, arg, ow, pw, stride, col, Wf, dW, db, d
         acc = zero
         for i in range(poh):
             for j in range(pw_out):
-                if out[k, i, j] > zero:
+                if rules.relu_keeps(out[k, i, j]):
                     a = arg[k, i, j]
                     g = dout[k, i, j]
                     r = (i * stride + a // pw) * ow + (j * stride + a % pw)

@@ -12,6 +12,7 @@ input gradient vectorise.
 """
 
 from .._jit import jit
+from . import rules
 from .softmax_ce import softmax_ce_backward, softmax_ce_forward
 
 
@@ -31,8 +32,7 @@ def dense_forward(x, W, b, out, relu):
                     out[i, j] += v * W[k, j]
         if relu:
             for j in range(m):
-                if out[i, j] <= zero:
-                    out[i, j] = zero
+                out[i, j] = rules.relu(out[i, j])
 
 
 @jit(fastmath=True)
@@ -78,15 +78,13 @@ def mlp_backward(x, Ws, hs, ds, dWs, dbs):
     """From ds[-1] (the gradient of the scores) back to every dW, db; ds[l] for hidden l is masked
     by ReLU in place. The input gets no gradient."""
     n_layers = len(Ws)
-    zero = x.dtype.type(0)
     for l in range(n_layers - 1, -1, -1):
         g = ds[l]
         if l < n_layers - 1:  # through this layer's ReLU
             h = hs[l]
             for i in range(g.shape[0]):
                 for j in range(g.shape[1]):
-                    if h[i, j] <= zero:
-                        g[i, j] = zero
+                    g[i, j] = rules.relu_grad(g[i, j], h[i, j])
         prev = hs[l - 1] if l > 0 else x
         dx = ds[l - 1] if l > 0 else g  # unused for l = 0 (one call site: one compiled signature)
         dense_backward(prev, Ws[l], g, dWs[l], dbs[l], dx, l > 0)

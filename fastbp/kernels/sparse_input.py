@@ -19,11 +19,16 @@ import numpy as np
 from numba import int64, literally, uint64
 
 from .._jit import jit
+from . import rules
 from .simd import NATIVE, compress_nonzero, gather_axpy4, row_axpy, scatter_axpy4
 
 # Output widths compiled as constants: the book's hidden layers (50: TwoLayerNet, 100:
 # MultiLayerNet). Each costs one more compilation per dtype on a cold cache.
 WIDTHS = (50, 100)
+
+# compact_rows gives up (returns -1) when the first PROBE_ROWS rows are denser than max_density: enough
+# rows to judge a batch, few enough that a dense batch costs little before the caller takes BLAS.
+PROBE_ROWS = 8
 
 
 @jit
@@ -52,7 +57,7 @@ def compact_rows_vector(x, idx, val, ptr, max_density):
             p += v != zero
             finite &= np.isfinite(v)
             k += 1
-        if r == min(n, 8) - 1 and p > max_density * (r + 1) * d:
+        if r == min(n, PROBE_ROWS) - 1 and p > max_density * (r + 1) * d:
             return -1
     ptr[n] = p
     return p if finite else -2
@@ -99,14 +104,14 @@ def compact_rows_scalar(x, idx, val, ptr, max_density):
             val[p] = v
             p += uint64(v != zero)
             finite &= np.isfinite(v)
-        if r == min(n, 8) - 1 and p > max_density * (r + 1) * d:
+        if r == min(n, PROBE_ROWS) - 1 and p > max_density * (r + 1) * d:
             return -1
     ptr[n] = p
     return int64(p) if finite else -2
 
 
 # x (N, D) C-contiguous -> its nonzeros in CSR form (idx: int32 and val: >= N*D entries; ptr: N+1);
-# returns their count, or -1 as soon as the first 8 rows (or all, if fewer) turn out denser than
+# returns their count, or -1 as soon as the first PROBE_ROWS rows (or all, if fewer) turn out denser than
 # max_density (the list would not pay: the caller takes BLAS), or -2 when x holds a NaN or inf (the
 # pass checks every entry: a network's input check can use it instead of its own). The vector form
 # where the compress is one instruction (1000 MNIST images, float32: 110-130 us against 570-690).
@@ -134,7 +139,6 @@ def _four(idx, val, p, w):
 @jit
 def _forward_w(idx, val, ptr, W, b, out, relu, width):
     width = literally(width)
-    zero = out.dtype.type(0)
     Wf, of = W.reshape(-1), out.reshape(-1)
     w = uint64(width)
     for r in range(out.shape[0]):
@@ -149,11 +153,10 @@ def _forward_w(idx, val, ptr, W, b, out, relu, width):
         while p < e:
             row_axpy(of, ob, Wf, _row(idx, p, w), val[p], width)
             p += uint64(1)
-        if relu:  # as Relu: <= 0 becomes 0, NaN stays
+        if relu:
             for j in range(width):
                 u = ob + uint64(j)
-                if of[u] <= zero:
-                    of[u] = zero
+                of[u] = rules.relu(of[u])
 
 
 @jit

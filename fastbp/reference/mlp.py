@@ -1,0 +1,52 @@
+"""Twins of ``fastbp.kernels.mlp``: a fully connected ReLU network, layer by layer with BLAS.
+
+The kernels skip the inputs that are exactly 0 in their products, so they agree with these twins
+for finite weights (0 * inf is NaN here and skipped there).
+"""
+
+from .activations import relu_backward, relu_forward
+from .softmax_ce import softmax_ce_backward, softmax_ce_forward
+
+__all__ = ["dense_forward", "dense_backward", "mlp_forward", "mlp_backward", "mlp_step"]
+
+
+def dense_forward(x, W, b, relu):
+    """x W + b, then ReLU if ``relu``."""
+    y = x @ W + b
+    return relu_forward(y) if relu else y
+
+
+def dense_backward(x, W, dout, need_dx):
+    """(dW, db, dx) = (x^T dout, sum_i dout[i], dout W^T if need_dx else None)."""
+    return x.T @ dout, dout.sum(axis=0), (dout @ W.T if need_dx else None)
+
+
+def mlp_forward(x, Ws, bs):
+    """Every layer's output: ReLU(h W + b) for the hidden layers, the raw scores last."""
+    hs = []
+    for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+        x = dense_forward(x, W, b, relu=i < len(Ws) - 1)
+        hs.append(x)
+    return hs
+
+
+def mlp_backward(x, Ws, hs, dscores):
+    """(dWs, dbs, ds): from the gradient of the scores back to every layer's dW and db; ds[l] is the
+    gradient of hs[l] (through its ReLU for the hidden layers, as the kernel leaves it)."""
+    n_layers = len(Ws)
+    dWs, dbs, ds = [None] * n_layers, [None] * n_layers, [None] * n_layers
+    g = dscores
+    for i in range(n_layers - 1, -1, -1):
+        if i < n_layers - 1:
+            g = relu_backward(g.copy(), hs[i])
+        ds[i] = g
+        dWs[i], dbs[i], g = dense_backward(hs[i - 1] if i > 0 else x, Ws[i], g, need_dx=i > 0)
+    return dWs, dbs, ds
+
+
+def mlp_step(x, t, Ws, bs):
+    """(loss, hs, softmax, dWs, dbs, ds): forward, softmax cross-entropy against labels t, backward."""
+    hs = mlp_forward(x, Ws, bs)
+    loss, p = softmax_ce_forward(hs[-1], t)
+    dWs, dbs, ds = mlp_backward(x, Ws, hs, softmax_ce_backward(1.0, p, t))
+    return loss, hs, p, dWs, dbs, ds

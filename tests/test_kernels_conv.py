@@ -1,0 +1,56 @@
+"""fastbp.kernels.conv against its twins (the table in fastbp.reference.cases), and pooling's winner."""
+
+import numpy as np
+import pytest
+from conftest import DTYPES
+from numpy.testing import assert_array_equal
+
+from fastbp.kernels import conv as K
+from fastbp.reference.cases import CASES, run
+
+CONV_CASES = [(c, size) for c in CASES if c.family == "conv" for size in c.sizes]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case, size", CONV_CASES, ids=[f"{c.name}-{s}" for c, s in CONV_CASES])
+def test_kernel_matches_its_twin(case, size, dtype):
+    run(case, size, dtype)
+
+
+WINDOWS = np.array(  # four 2x2 windows of a 4x4 image: ties, a NaN, two NaNs, all negative
+    [[1.0, 3.0, 5.0, np.nan], [3.0, 2.0, 7.0, 1.0], [-1.0, np.nan, -3.0, -2.0], [np.nan, 9.0, -2.0, -3.0]]
+)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pad", [0, 1])
+def test_maxpool_picks_the_first_maximum_and_nan_wins(dtype, pad):
+    x = WINDOWS.astype(dtype)[None, None]
+    if pad:  # the same windows, shifted by the padding: pad=1 with stride 2 reads the 3x3 grid below
+        x = np.pad(x, [(0, 0), (0, 0), (1, 0), (1, 0)], constant_values=-100)
+    n_out = 2 + pad
+    out, arg = np.empty((1, 1, n_out, n_out), dtype), np.empty((1, 1, n_out, n_out), np.int64)
+    K.maxpool_forward(x, 2, 2, 2, pad, out, arg)
+    o, a = out[0, 0, pad:, pad:], arg[0, 0, pad:, pad:]
+    assert_array_equal(a, [[1, 1], [1, 1]])  # 3 at (0, 1) before the tie at (1, 0); the first NaN; -2
+    assert o[0, 0] == 3 and np.isnan(o[0, 1]) and np.isnan(o[1, 0]) and o[1, 1] == -2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("window", [2, 3])
+def test_relu_pool_picks_the_first_maximum_and_nan_wins(dtype, window):
+    """The fused block: the 2x2 (unrolled) and general windows; a window ReLU zeroes records 0."""
+    rows = WINDOWS.astype(dtype).reshape(1, 16)
+    if window == 3:  # 3x3 windows at stride 1 over the 4x4: each holds a NaN but the last's ...
+        rows = np.where(np.isnan(rows), dtype(0.5), rows)
+        rows[0, 10] = np.nan  # ... windows (0,0), (0,1), (1,0), (1,1) all cover position (2,2)
+        rows[0, 5] = 9  # and a tie with 9 at (3, 1) for the lower-left window
+    out, arg = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int64)
+    stride = 2 if window == 2 else 1
+    K.relu_pool_t(rows, np.arange(16), np.zeros(1, dtype), 4, window, window, stride, out, arg)
+    if window == 2:
+        assert_array_equal(arg[0], [[1, 1], [1, 0]])  # the all-negative window: ReLU's 0, the first
+        assert out[0, 0, 0] == 3 and np.isnan(out[0, 0, 1]) and np.isnan(out[0, 1, 0]) and out[0, 1, 1] == 0
+    else:
+        assert np.isnan(out).all()
+        assert_array_equal(arg[0], [[8, 7], [5, 4]])  # the NaN at (2, 2) in each window
