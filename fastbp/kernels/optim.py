@@ -17,6 +17,7 @@ made Adam run at half speed, depending on where the arrays happened to land (mea
 import numpy as np
 
 from .._jit import jit
+from ..config import ROWS_MIN_SKIPPED, ROWS_PROBE
 
 EPS = 1e-7  # the book's epsilon in AdaGrad, RMSprop and Adam
 
@@ -104,20 +105,12 @@ def adam_update(p, g, m, v, lr_t, beta1, beta2):
 # dtype). Per-parameter calls cost ~0.3 us each in dispatch; MultiLayerNet has 12 parameters.
 
 
-# SGD over all parameters skips rows whose gradient is all zero. dW = x^T dout has a zero row for
-# every input feature that is 0 across the batch: at batch 1 on MNIST that is 81% of W1's rows and
-# about half of each hidden layer's (after ReLU), and the update is bound by memory traffic (read p,
-# read g, write p). Checking a row first reads g but spares p's read and write where g is zero. On
-# dense gradients the check costs ~40%, so each parameter keeps a mode: row by row while at least
-# ROWS_MIN_SKIPPED of its rows were skipped at the last row pass, else plain, with a row pass every
-# ROWS_PROBE steps to look again. Measured here, MultiLayerNet 784-100x5-10 at batch 1 on MNIST, the
-# update alone within training steps: float64 26.5 us plain, 24.2 us by rows; float32 15.9 us plain,
-# 18.2 us by rows (its weights and gradients fit the 1 MB L2 together), so only float64 goes by rows.
-# Dense 784x50 float64: 6.6 us plain, 9.4 us by rows. A skipped row is exactly what the update would
-# compute (p - lr * 0 = p) except for the sign of zero: a weight of -0.0 with a gradient of -0.0
-# stays -0.0 where p - lr g gives +0.0.
-ROWS_MIN_SKIPPED = 0.4
-ROWS_PROBE = 16
+# SGD over all parameters skips rows whose gradient is all zero (dW = x^T dout has a zero row for every
+# input feature that is 0 across the batch): a parameter goes row by row while at least
+# config.ROWS_MIN_SKIPPED of its rows were skipped at the last row pass, with a row pass every
+# config.ROWS_PROBE steps to look again (the measurements are in config). A skipped row is exactly what
+# the update would compute (p - lr * 0 = p) except for the sign of zero: a weight of -0.0 with a
+# gradient of -0.0 stays -0.0 where p - lr g gives +0.0.
 
 
 @jit

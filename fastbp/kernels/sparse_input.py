@@ -19,6 +19,7 @@ import numpy as np
 from numba import int64, literally, uint64
 
 from .._jit import jit
+from ..config import CSR_PROBE_ROWS
 from . import rules
 from .simd import NATIVE, compress_nonzero, gather_axpy4, row_axpy, scatter_axpy4
 
@@ -26,9 +27,9 @@ from .simd import NATIVE, compress_nonzero, gather_axpy4, row_axpy, scatter_axpy
 # MultiLayerNet). Each costs one more compilation per dtype on a cold cache.
 WIDTHS = (50, 100)
 
-# compact_rows gives up (returns -1) when the first PROBE_ROWS rows are denser than max_density: enough
-# rows to judge a batch, few enough that a dense batch costs little before the caller takes BLAS.
-PROBE_ROWS = 8
+# compact_rows gives up (returns -1) when the first PROBE_ROWS rows are denser than max_density (see
+# config.CSR_PROBE_ROWS).
+PROBE_ROWS = CSR_PROBE_ROWS
 
 
 @jit
