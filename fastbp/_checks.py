@@ -70,11 +70,29 @@ def nonfinite_input(a: np.ndarray, name: str = "x") -> NonFiniteInput:
 
 
 def finite_copy(src: np.ndarray, dst: np.ndarray, name: str, where: str) -> np.ndarray:
-    """dst = src in dst's dtype (one compiled pass), or ValueError when src holds NaN or inf."""
+    """dst = src in dst's dtype (one compiled pass), or ValueError when src holds NaN or inf, or values
+    beyond the range of dst's dtype (float64 1e39 would become inf in float32)."""
     s = src if src.flags.c_contiguous else np.ascontiguousarray(src)
     if not copy_all_finite(s.reshape(-1), dst.reshape(-1)):
         finite(s, name, where)  # names the first bad index
+    if dst.itemsize < s.itemsize:
+        fits(s, dst.dtype, name, where)
     return dst
+
+
+def fits(a: np.ndarray, dtype, name: str, where: str) -> None:
+    """ValueError when the finite float array ``a`` holds values beyond the range of ``dtype`` (a
+    narrower float type it is about to be converted to)."""
+    dtype = np.dtype(dtype)
+    if dtype.itemsize >= a.dtype.itemsize:
+        return
+    big = np.abs(a) > np.finfo(dtype).max
+    if big.any():
+        bad = tuple(int(i) for i in np.argwhere(big)[0])
+        raise ValueError(
+            f"{where}: {name} holds values beyond the range of {dtype.name} "
+            f"(first at index {bad}: {a[bad]!r})"
+        )
 
 
 def labels(t, n: int, n_classes: int, where: str, dtype) -> tuple[np.ndarray, bool]:

@@ -32,7 +32,7 @@ class _Activation(Layer):
 
     # The kernels get flat views: one compiled signature per dtype, whatever the input's rank.
     def _forward(self, x):
-        out = self._buffer("out", x.shape, x.dtype)
+        out = self._buffer_apart("out", x.shape, x.dtype, x)  # (Sigmoid reads x after writing out)
         self._kernel_forward(x.reshape(-1), out.reshape(-1))
         self.out = out
         return out

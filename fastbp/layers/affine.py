@@ -39,6 +39,7 @@ class Affine(Layer):
                 f"{where}: x has {d} features per sample (shape {x.shape}), but W expects {self.W.shape[0]}"
             )
         _chk.finite(x, "x", where)
+        _chk.fits(x, self.W.dtype, "x", where)
         return self._forward(x)
 
     def backward(self, dout):
@@ -59,10 +60,7 @@ class Affine(Layer):
     def out_buffer(self, x2, key: str = "out") -> np.ndarray:
         """The (N, M) output buffer for input rows x2: never memory x2 lies in, so that
         ``a.forward(a.forward(x))`` keeps the first output as the second call's input."""
-        out = self._buffer(key, (x2.shape[0], self.W.shape[1]), self.W.dtype)
-        if np.may_share_memory(out, x2):
-            out = self._buffer(key + "'", out.shape, out.dtype)
-        return out
+        return self._buffer_apart(key, (x2.shape[0], self.W.shape[1]), self.W.dtype, x2)
 
     def record(self, x2, out, original_x_shape):
         """Keep the state of a forward pass (``x``, ``original_x_shape``, the output) as the book's

@@ -30,6 +30,14 @@ class Buffers:
         buf = bufs[key] = np.empty(shape, dtype)
         return buf
 
+    def _buffer_apart(self, key: str, shape: tuple, dtype, other: np.ndarray) -> np.ndarray:
+        """``_buffer``, but never memory ``other`` lies in: ``layer.forward(layer.forward(x))`` must not
+        overwrite its own input (the book's layer keeps the first output as the second call's x)."""
+        buf = self._buffer(key, shape, dtype)
+        if np.may_share_memory(buf, other):
+            buf = self._buffer(key + "'", shape, dtype)
+        return buf
+
 
 class Layer(Buffers):
     """Base of the compiled layers: buffers, and the check of a backward's incoming gradient."""

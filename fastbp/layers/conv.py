@@ -48,6 +48,7 @@ class Convolution(Layer):
                 f"x shape {x.shape}, pad {self.pad})"
             )
         _chk.finite(x, "x", where)
+        _chk.fits(x, self.W.dtype, "x", where)
         return self._forward(x)
 
     def backward(self, dout):
@@ -114,9 +115,7 @@ class Convolution(Layer):
         fn, ck, oh, ow = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
         n = x.shape[0]
-        out = self._buffer("out", (n, fn, oh, ow), W.dtype)
-        if np.may_share_memory(out, x):  # conv.forward(conv.forward(x)): keep the input intact
-            out = self._buffer("out'", out.shape, W.dtype)
+        out = self._buffer_apart("out", (n, fn, oh, ow), W.dtype, x)
         colt = self._buffer("colt", (ck, oh * ow), W.dtype)
         Wf = W.reshape(fn, -1)
         for s in range(n):

@@ -42,21 +42,24 @@ class Dropout(Layer):
         dout = self._grad_in(dout, self._train_out, "Dropout.backward")  # the mask's shape
         return self._backward(dout)
 
+    # The kernels get flat views: one compiled signature per dtype, whatever the input's rank (0-d too).
     def _forward(self, x, train_flg=True):
-        out = self._buffer("out", x.shape, x.dtype)
+        out = self._buffer_apart("out", x.shape, x.dtype, x)
         if train_flg:
-            u = np.random.rand(*x.shape)
+            u = np.asarray(np.random.rand(*x.shape))  # (the book's draw: a float for a 0-d x)
             mask = self._buffer("mask", x.shape, np.bool_)
-            _reg.dropout_forward(x, u, self.dropout_ratio, out, mask)
+            _reg.dropout_forward(
+                x.reshape(-1), u.reshape(-1), self.dropout_ratio, out.reshape(-1), mask.reshape(-1)
+            )
             self.mask, self._train_out = mask, out
         else:
-            _reg.scale(x, 1.0 - self.dropout_ratio, out)
+            _reg.scale(x.reshape(-1), 1.0 - self.dropout_ratio, out.reshape(-1))
         self._out = out
         return out
 
     def _backward(self, dout, needs_dx=True):
         dx = self._buffer("dx", dout.shape, dout.dtype)
-        _reg.dropout_backward(dout, self.mask, dx)
+        _reg.dropout_backward(dout.reshape(-1), self.mask.reshape(-1), dx.reshape(-1))
         return dx
 
 
@@ -109,6 +112,7 @@ class BatchNormalization(Layer):
         if train_flg and x.shape[0] < 1:
             raise ValueError(f"{where}: x holds no samples (shape {x.shape})")
         _chk.finite(x, "x", where)
+        _chk.fits(x, self.gamma.dtype, "x", where)
         return self._forward(x, train_flg)
 
     def backward(self, dout):
