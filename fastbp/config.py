@@ -9,7 +9,28 @@ frozen into the kernel when it is compiled.
 
 from __future__ import annotations
 
+import os as _os
+
 from .kernels.simd import NATIVE as _NATIVE_COMPRESS
+
+
+def _flag(name: str) -> bool:
+    """An on/off environment variable: 1/yes/true/on or 0/no/false/off (any case; unset is off)."""
+    value = _os.environ.get(name, "")
+    v = value.strip().lower()
+    if v in ("", "0", "no", "false", "off"):
+        return False
+    if v in ("1", "yes", "true", "on"):
+        return True
+    raise ValueError(f"{name} must be one of 1/yes/true/on or 0/no/false/off, got {value!r}")
+
+
+# --- the book's loss (not a threshold: a choice of numbers) ------------------------------------------
+# FASTBP_BOOK_LOSS=1: SoftmaxWithLoss computes softmax and the cross-entropy as the book does, in NumPy,
+# with 1e-7 inside the log (-log(y[t] + 1e-7); the backward, (y - t) / N, is the book's either way), so
+# the book's scripts print the book's losses. Off by default: the exact log-sum-exp loss, which is
+# finite for any finite scores and agrees with numerical gradients to ~1e-10.
+BOOK_LOSS = _flag("FASTBP_BOOK_LOSS")
 
 # --- whole small-batch MLP step (fused.mlp.SmallBatchMLP) -------------------------------------------
 # samples: at or below this batch a ReLU MLP with its softmax loss runs as compiled loops (one call for

@@ -135,3 +135,66 @@ def test_dropout_takes_a_0d_array_as_its_twin():  # 11.13
     np.random.seed(0)
     layer.forward(np.array(1.5))
     assert_array_equal(layer.backward(np.array(1.0)), layer.mask * 1.0)
+
+
+# -- issue 12: the book's loss, scalar biases ----------------------------------------------------------
+def book_loss(x, t):
+    """The book's SoftmaxWithLoss.forward, written from its description (BOOK_API.md)."""
+    z = x - np.max(x, axis=-1, keepdims=True)
+    y = np.exp(z) / np.sum(np.exp(z), axis=-1, keepdims=True)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    return -np.sum(np.log(y[np.arange(y.shape[0]), t] + 1e-7)) / y.shape[0]
+
+
+@pytest.mark.parametrize("onehot", [False, True])
+def test_fastbp_book_loss_gives_the_books_loss_digit_for_digit(monkeypatch, onehot):
+    from fastbp import config
+    from fastbp.reference import layers as R
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((100, 10)) * 3
+    t = rng.integers(0, 10, 100)
+    tt = np.eye(10)[t] if onehot else t
+    exact = float(L.SoftmaxWithLoss().forward(x, tt))
+    monkeypatch.setattr(config, "BOOK_LOSS", True)
+    assert float(L.SoftmaxWithLoss().forward(x, tt)) == book_loss(x, tt)
+    assert float(R.SoftmaxWithLoss().forward(x, tt)) == book_loss(x, tt)
+    assert float(L.SoftmaxWithLoss().forward(np.array([[0.0, 40.0]]), np.array([0]))) == pytest.approx(
+        16.118, abs=1e-3
+    )
+    assert exact != book_loss(x, tt)  # (the default stays exact)
+    for n in (1, 3, 100):  # the networks too, the small-batch node included
+        np.random.seed(0)
+        net = MultiLayerNet(10, [8], 10)
+        scores = net.predict(x[:n])
+        assert float(net.loss(x[:n], tt[:n])) == book_loss(scores, tt[:n])
+
+
+def test_the_book_loss_flag_is_read_from_the_environment():
+    import subprocess
+    import sys
+
+    code = "import fastbp.config as c; print(c.BOOK_LOSS)"
+    for value, want in (("1", "True"), ("0", "False"), ("", "False"), ("on", "True")):
+        env = {"FASTBP_BOOK_LOSS": value, "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == want, out.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={"FASTBP_BOOK_LOSS": "maybe"}, capture_output=True, text=True
+    )
+    assert out.returncode != 0 and "FASTBP_BOOK_LOSS" in out.stderr
+
+
+@pytest.mark.parametrize("bias", [0, 0.0, np.float32(0.5), np.array(1.5)])
+def test_a_scalar_bias_broadcasts_as_the_books(bias):
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((2, 1, 3, 3))
+    c = L.Convolution(W, bias)
+    x = rng.standard_normal((1, 1, 5, 5))
+    want = L.Convolution(W, np.full(2, float(bias))).forward(x)
+    assert_allclose(c.forward(x), want, rtol=1e-14)
+    a = L.Affine(rng.standard_normal((4, 3)), bias)
+    assert a.b.shape == (3,) and a.b.dtype == a.W.dtype and (a.b == float(bias)).all()
+    with pytest.raises(TypeError, match="b must be a"):
+        L.Affine(rng.standard_normal((4, 3)), "0")

@@ -94,7 +94,7 @@ class SmallBatchMLP(Fused):
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
         c = None
-        if n <= config.SMALL_BATCH and (t is None or t.ndim == 1):
+        if n <= config.SMALL_BATCH and (t is None or t.ndim == 1) and not config.BOOK_LOSS:
             c = self._arrays(n, x.dtype)
         self._loops, self._stepped = c, False
         if c is None:  # through BLAS: the body's nodes as a graph, then the loss

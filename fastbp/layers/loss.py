@@ -7,7 +7,9 @@ import numbers
 import numpy as np
 
 from .. import _checks as _chk
+from .. import config
 from ..kernels import softmax_ce as _sce
+from ..reference.softmax_ce import book_softmax_ce_forward as _book_sce
 from .base import Layer
 
 
@@ -16,7 +18,9 @@ class SoftmaxWithLoss(Layer):
 
     x: (N, C) scores. t: class indices, shape (N,) or (N, 1), any integer dtype (uint8 works); or
     target rows of shape (N, C) (one-hot, or any distribution). ``y`` keeps softmax(x), ``t`` the
-    labels, ``loss`` the loss. The loss is exact (log-sum-exp), finite for any finite scores.
+    labels, ``loss`` the loss. The loss is exact (log-sum-exp), finite for any finite scores; with
+    ``FASTBP_BOOK_LOSS=1`` (``fastbp.config.BOOK_LOSS``) the forward is the book's, in NumPy, with 1e-7
+    inside the log, so its printed losses are the book's. The backward is the same either way.
     """
 
     def __init__(self):
@@ -49,7 +53,9 @@ class SoftmaxWithLoss(Layer):
     def _forward(self, x, t):
         """Unchecked: x (N, C) contiguous; t validated by ``_checks.labels`` (1-D indices or rows)."""
         y = self._buffer("y", x.shape, x.dtype)
-        if t.ndim == 1:
+        if config.BOOK_LOSS:
+            loss, y[...] = _book_sce(x, t)
+        elif t.ndim == 1:
             loss = _sce.softmax_ce_forward(x, t, y)
         else:
             loss = _sce.softmax_ce_forward_dist(x, t, y)

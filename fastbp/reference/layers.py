@@ -1,12 +1,14 @@
 """The book's layers in plain NumPy: the twin of ``fastbp.layers`` and the benchmarks' baseline.
 
 Written as the book writes them -- a new array per operation, no buffers, no checks -- with the
-two conventions fastbp keeps everywhere: the loss is exact (log-sum-exp, no 1e-7 in the log), and
+two conventions fastbp keeps everywhere: the loss is exact (log-sum-exp, no 1e-7 in the log, unless
+``FASTBP_BOOK_LOSS=1``), and
 Affine computes in the dtype of W (a float input of the other precision is converted first).
 """
 
 import numpy as np
 
+from .. import config
 from . import kernels as k
 
 
@@ -86,10 +88,11 @@ class SoftmaxWithLoss:
     def forward(self, x, t):
         if t.size == x.size:
             self.t = t.reshape(x.shape).astype(x.dtype, copy=False)
-            loss, self.y = k.softmax_ce_forward_dist(x, self.t)
+            forward = k.softmax_ce_forward_dist
         else:
             self.t = t.reshape(x.shape[0])
-            loss, self.y = k.softmax_ce_forward(x, self.t)
+            forward = k.softmax_ce_forward
+        loss, self.y = (k.book_softmax_ce_forward if config.BOOK_LOSS else forward)(x, self.t)
         self.loss = x.dtype.type(loss)
         return self.loss
 

@@ -3,6 +3,8 @@
 import numpy as np
 
 __all__ = [
+    "BOOK_EPS",
+    "book_softmax_ce_forward",
     "softmax",
     "softmax_ce_forward",
     "softmax_ce_forward_dist",
@@ -43,3 +45,18 @@ def softmax_ce_backward(dout, p, t):
 
 def softmax_ce_backward_dist(dout, p, t):
     return (p - t) * p.dtype.type(dout) / p.dtype.type(p.shape[0])
+
+
+BOOK_EPS = 1e-7  # the book's guard inside the log
+
+
+def book_softmax_ce_forward(x, t):
+    """(loss, softmax(x)) computed as the book computes them, operation for operation: the softmax of
+    the max-shifted scores, then -sum(log(y[i, t_i] + 1e-7)) / N. Target rows are turned into their
+    argmax first, as the book does (exact for one-hot rows; a soft target counts as its largest class)."""
+    z = x - np.max(x, axis=-1, keepdims=True)
+    y = np.exp(z) / np.sum(np.exp(z), axis=-1, keepdims=True)
+    n = x.shape[0]
+    if t.ndim != 1:
+        t = t.argmax(axis=1)
+    return -np.sum(np.log(y[np.arange(n), t] + BOOK_EPS)) / n, y
