@@ -13,6 +13,7 @@ for files you trust.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import pickle
 import re
@@ -97,8 +98,15 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def save(file_name, params: Mapping) -> None:
+#: The archive member holding a network's description (JSON, as uint8 bytes); never a parameter key.
+DESCRIPTION_KEY = "__network__"
+
+
+def save(file_name, params: Mapping, description: Mapping | None = None) -> None:
     """Write ``{key: array}`` to ``file_name`` as .npz; a crash leaves the old file or none, never half.
+
+    ``description``: a JSON-serialisable dict saved beside the arrays (a network's class and
+    constructor arguments, see :func:`read_description`).
 
     The data goes to a temporary file beside the destination, is flushed to disk, then renamed over
     it. Through a symbolic link the link's target is written (the link stays). An existing file keeps
@@ -114,6 +122,11 @@ def save(file_name, params: Mapping) -> None:
         if not isinstance(k, str) or a.dtype.kind not in "fiub":
             raise ValueError(f"save: params[{k!r}] must be a numeric array under a str key, got {a.dtype}")
         arrays[k] = a
+    if DESCRIPTION_KEY in arrays:
+        raise ValueError(f"save: {DESCRIPTION_KEY!r} is reserved for the network's description")
+    if description is not None:
+        text = json.dumps(dict(description))  # (TypeError for what JSON cannot hold)
+        arrays[DESCRIPTION_KEY] = np.frombuffer(text.encode("utf-8"), np.uint8)
     target = os.path.realpath(os.fspath(file_name))  # through symlinks: replace the target, not the link
     folder, name = os.path.split(target)
     _remove_stale_temporaries(folder, name)
@@ -223,6 +236,36 @@ def read_pickle(file_name, *, allow_pickle: bool = False, where: str = "read_pic
 # -- reading --------------------------------------------------------------------------------------
 
 
+def read_description(file_name, where: str = "read_description") -> dict | None:
+    """The network description saved with the parameters in ``file_name`` (an .npz written by
+    ``save_params``), or None when it has none (older files, the book's pickles, user-built networks)."""
+    path = os.fspath(file_name)
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != _ZIP_MAGIC:
+                return None
+            f.seek(0)
+            with zipfile.ZipFile(f) as zf:
+                try:
+                    info = zf.getinfo(DESCRIPTION_KEY + ".npy")
+                except KeyError:
+                    return None
+                if info.file_size > 1 << 20:
+                    raise ValueError(f"member {info.filename!r} is too large for a description")
+                with zf.open(info) as m:
+                    raw = np.lib.format.read_array(m, allow_pickle=False)
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError("the description is not a byte string")
+        desc = json.loads(raw.tobytes().decode("utf-8"))
+        if not isinstance(desc, dict):
+            raise ValueError("the description is not a JSON object")
+        return desc
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{where}: no parameter file {path!r}") from None
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{where}: {path!r}: cannot read the network's description ({e})") from e
+
+
 def _read_npy_header(m, version):
     if version == (1, 0):
         return np.lib.format.read_array_header_1_0(m)
@@ -243,6 +286,8 @@ def _read_npz(path: str, params: Mapping, where: str) -> dict:
                 if not info.filename.endswith(".npy"):
                     raise ValueError(f"{where}: {path!r}: member {info.filename!r} is not an .npy array")
                 key = info.filename[: -len(".npy")]
+                if key == DESCRIPTION_KEY:  # read by read_description, not a parameter
+                    continue
                 if key in members:
                     raise ValueError(f"{where}: {path!r}: member {info.filename!r} appears twice")
                 members[key] = info

@@ -67,6 +67,8 @@ class SimpleConvNet(_ConvNet):
         hidden_size = _a.size(hidden_size, "hidden_size", where)
         L = _a.layer_module(backend)
         self.dtype = _a.float_dtype(dtype, where)
+        self._remember(where, input_dim=self.input_dim, conv_param=dict(conv_param), hidden_size=hidden_size,
+                       output_size=self.output_size, weight_init_std=weight_init_std)  # fmt: skip
         conv_out = (self.input_dim[1] - fs + 2 * pad) / stride + 1
         if conv_out < 2:
             raise ValueError(
@@ -150,6 +152,9 @@ class DeepConvNet(_ConvNet):
         hidden_size = _a.size(hidden_size, "hidden_size", where)
         L = _a.layer_module(backend)
         self.dtype = _a.float_dtype(dtype, where)
+        params = {f"conv_param_{i + 1}": dict(cp) for i, cp in enumerate(given) if cp is not None}
+        self._remember(where, input_dim=self.input_dim, **params, hidden_size=hidden_size,
+                       output_size=self.output_size)  # fmt: skip
         # the book's fan-ins, fixed for the default architecture
         pre_node_nums = np.array(
             [1 * 3 * 3, 16 * 3 * 3, 16 * 3 * 3, 32 * 3 * 3, 32 * 3 * 3, 64 * 3 * 3, 64 * 4 * 4, hidden_size]

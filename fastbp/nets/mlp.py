@@ -54,6 +54,8 @@ class TwoLayerNet(Network):
             raise ValueError(f"{where}: weight_init_std must be a finite number, got {weight_init_std!r}")
         L = _a.layer_module(backend)
         dt = _a.float_dtype(dtype, where)
+        self._remember(where, input_size=input_size, hidden_size=hidden_size, output_size=output_size,
+                       weight_init_std=weight_init_std)  # fmt: skip
         self.params = {}
         self.params["W1"] = (weight_init_std * np.random.randn(input_size, hidden_size)).astype(
             dt, copy=False
@@ -116,6 +118,9 @@ class MultiLayerNet(Network):
         self.weight_decay_lambda = _a.nonneg(weight_decay_lambda, "weight_decay_lambda", where)
         self._L = L = _a.layer_module(backend)
         self.dtype = _a.float_dtype(dtype, where)
+        self._remember(where, input_size=input_size, hidden_size_list=self.hidden_size_list,
+                       output_size=output_size, activation=activation, weight_init_std=weight_init_std,
+                       weight_decay_lambda=weight_decay_lambda)  # fmt: skip
 
         sizes = [self.input_size, *self.hidden_size_list, output_size]
         self.params = {}
@@ -208,6 +213,9 @@ class MultiLayerNetExtend(MultiLayerNet):
             dropout_ration,
             bool(use_batchnorm),
         )
+        name, args = self._spec
+        self._remember("MultiLayerNetExtend", **args, use_dropout=self.use_dropout,
+                       dropout_ration=dropout_ration, use_batchnorm=self.use_batchnorm)  # fmt: skip
         L = self._L
         act = getattr(L, self.ACTIVATIONS[self.activation])
         layers = OrderedDict()

@@ -19,7 +19,9 @@ they find another thread inside the same network.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 from collections import OrderedDict
 
@@ -54,7 +56,7 @@ class Network:
     same objects, run by fused nodes where a rule applies.
     """
 
-    loss_layer_name = "last_layer"
+    _spec = None  # (class name, constructor arguments) for the networks that can be rebuilt from them
 
     def __init__(self, graph: Graph, params=None, *, input_shape=None):
         self._init_graph(graph, params, input_shape)
@@ -240,10 +242,29 @@ class Network:
             state[f"running_mean{i}"], state[f"running_var{i}"] = bn.running_mean, bn.running_var
         return state
 
+    def _remember(self, name: str, **args) -> None:
+        """Record the constructor arguments ``describe`` reports (as JSON would give them back)."""
+        self._spec = (name, json.loads(json.dumps(args, default=_plain)))
+
+    def describe(self) -> dict | None:
+        """What rebuilds this network: ``{"class": ..., "args": {...}, "dtype": ...}`` for the book's
+        networks (saved with the parameters; ``fastbp.nets.load`` reads it), None for others."""
+        if self._spec is None:
+            return None
+        name, args = self._spec
+        return {
+            "format": "fastbp-network",
+            "version": 1,
+            "class": name,
+            "args": args,
+            "dtype": self.dtype.name,
+        }
+
     def save_params(self, file_name="params.pkl"):
         """Write ``params`` to ``file_name`` as an .npz archive (atomically; no pickle, whatever the
-        name: the default is the book's ``params.pkl``)."""
-        _ckpt.save(file_name, {**self.params, **self._extra_state()})
+        name: the default is the book's ``params.pkl``), with the network's description
+        (``describe``), so that ``fastbp.nets.load`` and ``fastbp evaluate`` can rebuild it."""
+        _ckpt.save(file_name, {**self.params, **self._extra_state()}, self.describe())
 
     def load_params(self, file_name="params.pkl", *, allow_pickle=False):
         """Read parameters saved by ``save_params`` (or the book's pickle of a dict of arrays) into
@@ -254,12 +275,19 @@ class Network:
         weights-only (dicts, lists, numbers, strings, arrays); ``allow_pickle=True`` unpickles anything
         (it can run arbitrary code: only for files you trust). Nothing changes on error.
         """
+        where = f"{type(self).__name__}.load_params"
+        saved, mine = _ckpt.read_description(file_name, where), self.describe()
+        if saved is not None and mine is not None and _kind(saved) != _kind(mine):
+            raise ValueError(
+                f"{where}: {os.fspath(file_name)!r} holds the parameters of {_signature(saved)}, "
+                f"not of this {_signature(mine)}"
+            )
         target = {**self.params, **self._extra_state()}
         _ckpt.load_into(
             file_name,
             target,
             allow_pickle=allow_pickle,
-            where=f"{type(self).__name__}.load_params",
+            where=where,
             nonnegative=[k for k in target if k.startswith("running_var")],
         )
         for key, (layer, attr) in self._owners.items():  # the layers hold the arrays in params again
@@ -301,6 +329,28 @@ class Sequential(Network):
                     raise ValueError(f"{where}: names[{key!r}] names no layer {lname!r}")
                 owners[key] = (self.layers[lname], attr)
         self._init_graph(chain(self.layers.values(), self.last_layer), owners)
+
+
+# Arguments that shape training only: a checkpoint of a network trained with other values loads.
+_TRAINING_ONLY = ("weight_init_std", "weight_decay_lambda")
+
+
+def _plain(v):
+    """JSON for NumPy numbers in constructor arguments."""
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"cannot describe a constructor argument of type {type(v).__name__}")
+
+
+def _kind(desc: dict):
+    """What must agree for parameters to load: the class and the arguments that shape the network."""
+    args = {k: v for k, v in desc.get("args", {}).items() if k not in _TRAINING_ONLY}
+    return desc.get("class"), args
+
+
+def _signature(desc: dict) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in desc.get("args", {}).items() if k not in _TRAINING_ONLY)
+    return f"{desc.get('class')}({args})"
 
 
 def chain(layers, loss) -> Graph:
