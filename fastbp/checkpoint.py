@@ -262,7 +262,9 @@ def read_description(file_name, where: str = "read_description") -> dict | None:
         return desc
     except FileNotFoundError:
         raise FileNotFoundError(f"{where}: no parameter file {path!r}") from None
-    except (ValueError, zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{where}: {path!r} is corrupt or truncated ({e})") from e
+    except ValueError as e:
         raise ValueError(f"{where}: {path!r}: cannot read the network's description ({e})") from e
 
 

@@ -63,10 +63,14 @@ def test_mismatched_or_corrupt_files_change_nothing(tmp_path):
     before = {k: v.copy() for k, v in b.params.items()}
     np.random.seed(0)
     MultiLayerNet(6, [4, 4], 3).save_params(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match=r"holds the parameters of MultiLayerNet\(input_size=6"):
+        b.load_params(tmp_path / "other.npz")  # the saved description says which network it was
+    other = MultiLayerNet(6, [4, 4], 3)
+    np.savez(tmp_path / "keys.npz", **other.params)  # no description: the keys tell
     with pytest.raises(
         ValueError, match=r"does not match the network: missing \[\], unexpected \['W3', 'b3'\]"
     ):
-        b.load_params(tmp_path / "other.npz")
+        b.load_params(tmp_path / "keys.npz")
     np.savez(tmp_path / "shape.npz", **{**before, "W1": np.zeros((4, 6))})
     with pytest.raises(ValueError, match=r"W1 has shape \(4, 6\), the network's has \(6, 4\)"):
         b.load_params(tmp_path / "shape.npz")
