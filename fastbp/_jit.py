@@ -11,7 +11,7 @@
   off; ``1``/``yes``/``true``/``on`` or unset keeps it on; anything else is refused at import.
   Numba keys each cached kernel to its own source file only: after editing a module whose helpers
   other kernels inline (``kernels/rules.py``: ReLU and the pooling winner, used by the activation,
-  affine, conv, mlp and sparse_input kernels; ``kernels/simd.py``, ``kernels/softmax_ce.py``, ...),
+  affine, conv, pool, mlp and sparse_input kernels; ``kernels/simd.py``, ``kernels/softmax_ce.py``, ...),
   clear the cache folder or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
 - ``nogil=True``: kernels release the GIL, so user threads can overlap them.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising; the "python" model

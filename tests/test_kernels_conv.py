@@ -1,13 +1,19 @@
-"""fastbp.kernels.conv against its twins (the table in fastbp.reference.cases), and pooling's winner."""
+"""fastbp.kernels.conv and .pool against their twins (fastbp.reference.cases' table), and pooling's winner."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import DTYPES
 from numpy.testing import assert_array_equal
 
-from fastbp.kernels import conv as K
+from fastbp.kernels import pool as P
 from fastbp.reference.cases import CASES, run
 
+ROOT = Path(__file__).resolve().parents[1]
 CONV_CASES = [(c, size) for c in CASES if c.family == "conv" for size in c.sizes]
 
 
@@ -30,7 +36,7 @@ def test_maxpool_picks_the_first_maximum_and_nan_wins(dtype, pad):
         x = np.pad(x, [(0, 0), (0, 0), (1, 0), (1, 0)], constant_values=-100)
     n_out = 2 + pad
     out, arg = np.empty((1, 1, n_out, n_out), dtype), np.empty((1, 1, n_out, n_out), np.int64)
-    K.maxpool_forward(x, 2, 2, 2, pad, out, arg)
+    P.maxpool_forward(x, 2, 2, 2, pad, out, arg)
     o, a = out[0, 0, pad:, pad:], arg[0, 0, pad:, pad:]
     assert_array_equal(a, [[1, 1], [1, 1]])  # 3 at (0, 1) before the tie at (1, 0); the first NaN; -2
     assert o[0, 0] == 3 and np.isnan(o[0, 1]) and np.isnan(o[1, 0]) and o[1, 1] == -2
@@ -47,10 +53,34 @@ def test_relu_pool_picks_the_first_maximum_and_nan_wins(dtype, window):
         rows[0, 5] = 9  # and a tie with 9 at (3, 1) for the lower-left window
     out, arg = np.empty((1, 2, 2), dtype), np.empty((1, 2, 2), np.int64)
     stride = 2 if window == 2 else 1
-    K.relu_pool_t(rows, np.arange(16), np.zeros(1, dtype), 4, window, window, stride, out, arg)
+    P.relu_pool_t(rows, np.arange(16), np.zeros(1, dtype), 4, window, window, stride, out, arg)
     if window == 2:
         assert_array_equal(arg[0], [[1, 1], [1, 0]])  # the all-negative window: ReLU's 0, the first
         assert out[0, 0, 0] == 3 and np.isnan(out[0, 0, 1]) and np.isnan(out[0, 1, 0]) and out[0, 1, 1] == 0
     else:
         assert np.isnan(out).all()
         assert_array_equal(arg[0], [[8, 7], [5, 4]])  # the NaN at (2, 2) in each window
+
+
+POOLING = [
+    "maxpool_forward",
+    "maxpool_backward",
+    "relu_pool_t",
+    "relu_pool_grad_cols",
+    "relu_pool_backward_sparse",
+]
+
+
+@pytest.mark.parametrize("first", ["conv", "pool"])
+def test_pooling_is_still_found_at_its_old_path(first):
+    """The pooling kernels and twins moved from the conv modules to the pool modules; the old names stay."""
+    code = (
+        f"import fastbp.reference.{first}, fastbp.kernels.{first}\n"
+        "from fastbp.kernels import conv as KC, pool as KP\n"
+        "from fastbp.reference import conv as RC, pool as RP, kernels as RK\n"
+        f"for n in {POOLING!r}:\n"
+        "    assert getattr(KC, n) is getattr(KP, n), n\n"
+        "    assert getattr(RC, n) is getattr(RP, n) is getattr(RK, n), n\n"
+    )
+    env = dict(os.environ, FASTBP_CACHE="0")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)

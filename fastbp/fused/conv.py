@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import conv as _conv
+from ..kernels import pool as _pool
 from ..layers.activations import Relu
 from ..layers.base import _out_size
 from ..layers.conv import Convolution, Pooling
@@ -92,7 +93,7 @@ class ConvReluPool(Fused):
             for s in range(n):  # per sample: every intermediate stays in the cache
                 _conv.im2col_t(x[s], fh, fw, stride, pad, colt)
                 np.dot(Wf, colt, out=y)
-                _conv.relu_pool_t(y, cols, b, ow, ph, pw, ps, out[s], arg[s])
+                _pool.relu_pool_t(y, cols, b, ow, ph, pw, ps, out[s], arg[s])
             self._kept = None
         else:
             kept = self._buffer("patches", (n, ck * (p + 1)), W.dtype)
@@ -105,7 +106,7 @@ class ConvReluPool(Fused):
                 counts[s] = m
                 y = rows[: fn * m].reshape(fn, m)
                 np.dot(Wf, kept[s, : ck * m].reshape(ck, m), out=y)
-                _conv.relu_pool_t(y, cols[s], b, ow, ph, pw, ps, out[s], arg[s])
+                _pool.relu_pool_t(y, cols[s], b, ow, ph, pw, ps, out[s], arg[s])
             self._kept = (kept, cols, counts)
         self._x, self._out, self._arg = x, out, arg
         conv.record(x, None)
@@ -133,7 +134,7 @@ class ConvReluPool(Fused):
             for s in range(x.shape[0]):
                 m = int(counts[s])
                 gs = g[: fn * m].reshape(fn, m)
-                _conv.relu_pool_grad_cols(
+                _pool.relu_pool_grad_cols(
                     dout[s], out[s], arg[s], ow, pool.pool_h, pool.pool_w, pool.stride, cols[s], gs, db
                 )
                 np.dot(gs, kept[s, : ck * m].reshape(ck, m).T, out=part)
@@ -145,7 +146,7 @@ class ConvReluPool(Fused):
         for s in range(x.shape[0]):
             # at most one position per pooling window carries a gradient: a sparse pass beats GEMMs
             _conv.im2col(x[s : s + 1], fh, fw, conv.stride, conv.pad, col)
-            _conv.relu_pool_backward_sparse(
+            _pool.relu_pool_backward_sparse(
                 dout[s], out[s], arg[s], ow, pool.pool_w, pool.stride, col, Wf, dWf, db, dcol, needs_dx
             )
             if needs_dx:

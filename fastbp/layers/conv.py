@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _checks as _chk
 from ..kernels import conv as _conv
+from ..kernels import pool as _pool
 from ..util import im2col
 from .base import Layer, _bias, _contiguous, _int_arg, _out_size
 
@@ -201,7 +202,7 @@ class Pooling(Layer):
         ow = _out_size(w, self.pool_w, self.stride, self.pad)
         out = self._buffer("out", (n, c, oh, ow), x.dtype)
         arg = self._buffer("arg", (n, c, oh, ow), np.int64)
-        _conv.maxpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad, out, arg)
+        _pool.maxpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad, out, arg)
         self.record(x, out, arg)
         return out
 
@@ -221,5 +222,5 @@ class Pooling(Layer):
 
     def _backward(self, dout, needs_dx=True):
         dx = self._buffer("dx", self.x.shape, dout.dtype)
-        _conv.maxpool_backward(dout, self.arg_max, self.pool_w, self.stride, self.pad, dx)
+        _pool.maxpool_backward(dout, self.arg_max, self.pool_w, self.stride, self.pad, dx)
         return dx

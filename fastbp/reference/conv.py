@@ -1,9 +1,9 @@
 """Twins of ``fastbp.kernels.conv``: the book's im2col approach, and each per-sample kernel of the
-Convolution layer and the fused Conv -> ReLU -> Pool block written as whole-array NumPy.
+Convolution layer and the fused Conv -> ReLU -> Pool block's patches written as whole-array NumPy.
 
 The per-sample kernels take one sample (C, H, W) or one sample's product (F, OH*OW); their twins are
-the batch twins on a batch of one. Pooling's winner: the first maximum of a window (``np.argmax``),
-a NaN over any number (``np.max``/``np.argmax`` return the first NaN).
+the batch twins on a batch of one. Pooling's twins are in ``fastbp.reference.pool`` (also readable
+from here, the old path).
 """
 
 import numpy as np
@@ -14,17 +14,26 @@ __all__ = [
     "out_size",
     "im2col",
     "col2im",
-    "maxpool_forward",
-    "maxpool_backward",
     "im2col_t",
     "col2im_t",
     "active_patches_t",
     "bias_act_t",
     "act_bias_t_backward",
-    "relu_pool_t",
-    "relu_pool_grad_cols",
-    "relu_pool_backward_sparse",
 ]
+
+# The pooling twins moved to .pool, which imports im2col from here: for the code that still reads them
+# here, the old path, they are looked up on first use (PEP 562), so either module may be imported first.
+_MOVED_TO_POOL = frozenset(
+    {"maxpool_forward", "maxpool_backward", "relu_pool_t", "relu_pool_grad_cols", "relu_pool_backward_sparse"}
+)
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_POOL:
+        from . import pool
+
+        return getattr(pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def out_size(size, filt, stride, pad):
@@ -53,24 +62,6 @@ def col2im(col, shape, fh, fw, stride=1, pad=0):
         for j in range(fw):
             img[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += col[:, :, i, j]
     return img[:, :, pad : h + pad, pad : w + pad]
-
-
-def maxpool_forward(x, ph, pw, stride, pad):
-    """(out, arg): window maxima and their flat index in the window; padding is -inf."""
-    n, c, h, w = x.shape
-    oh, ow = out_size(h, ph, stride, pad), out_size(w, pw, stride, pad)
-    col = im2col(x, ph, pw, stride, pad, fill=-np.inf).reshape(-1, ph * pw)
-    arg = np.argmax(col, axis=1)
-    out = np.max(col, axis=1)
-    to_nchw = lambda a: a.reshape(n, oh, ow, c).transpose(0, 3, 1, 2)  # noqa: E731
-    return to_nchw(out), to_nchw(arg)
-
-
-def maxpool_backward(dout, arg, x_shape, ph, pw, stride, pad):
-    d = dout.transpose(0, 2, 3, 1).reshape(-1)
-    dmax = np.zeros((d.size, ph * pw), dtype=dout.dtype)
-    dmax[np.arange(d.size), arg.transpose(0, 2, 3, 1).reshape(-1)] = d
-    return col2im(dmax.reshape(-1, x_shape[1] * ph * pw), x_shape, ph, pw, stride, pad)
 
 
 # One sample at a time (the Convolution layer and the fused block) ---------------------------------
@@ -109,41 +100,3 @@ def act_bias_t_backward(dy, out, relu, db):
     if relu:
         dy = relu_backward(dy.copy(), out)
     return dy, db + dy.sum(axis=1)
-
-
-def relu_pool_t(rows, cols, b, ow, ph, pw, stride):
-    """(out, arg) of max pooling (no padding) of ReLU(the conv output + bias), the conv output at
-    position r being rows[:, cols[r]]; arg is 0 where the output is 0 (all ReLU outputs of the window
-    are 0: the first wins), as a Pooling after a Relu records."""
-    y = rows[:, cols] + b[:, None]  # (F, OH*OW)
-    f = y.shape[0]
-    oh = cols.size // ow
-    out, arg = maxpool_forward(relu_forward(y).reshape(1, f, oh, ow), ph, pw, stride, 0)
-    return out[0], arg[0]
-
-
-def _pool_grad(dout, out, arg, ow, pw, stride, n_pos):
-    """(F, n_pos): each window's gradient, through ReLU, at its winner's output position."""
-    f, poh, pow_ = dout.shape
-    v = relu_backward(dout.copy(), out)
-    i, j = np.meshgrid(np.arange(poh), np.arange(pow_), indexing="ij")
-    pos = (i * stride + arg // pw) * ow + j * stride + arg % pw
-    g = np.zeros((f, n_pos), dout.dtype)
-    np.add.at(g, (np.arange(f)[:, None, None], pos), v)
-    return g
-
-
-def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, m, db):
-    """(g, db'): g (F, m) the gradient of the product W @ patches (active_patches_t's columns, whose
-    positions add up on their column), db' = db + the bias gradient."""
-    gy = _pool_grad(dout, out, arg, ow, pw, stride, cols.size)
-    g = np.zeros((gy.shape[0], m), gy.dtype)
-    np.add.at(g.T, cols, gy.T)
-    return g, db + gy.sum(axis=1)
-
-
-def relu_pool_backward_sparse(dout, out, arg, ow, pw, stride, col, Wf, dW, db, need_dx):
-    """(dW + dW of this sample, db + db of this sample, dcol or None) back through pooling, ReLU, bias
-    and the convolution of one sample with patches col (OH*OW, C*FH*FW) and filters Wf (F, C*FH*FW)."""
-    gy = _pool_grad(dout, out, arg, ow, pw, stride, col.shape[0])
-    return dW + gy @ col, db + gy.sum(axis=1), (gy.T @ Wf if need_dx else None)

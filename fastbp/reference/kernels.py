@@ -1,5 +1,5 @@
 """Every twin of ``fastbp.kernels`` in one namespace: the per-family modules of this package
-(``activations``, ``affine``, ``conv``, ...; the kernels' own module names) re-exported.
+(``activations``, ``affine``, ``conv``, ``pool``, ...; the kernels' own module names) re-exported.
 
 Each twin states the math once, in the shortest NumPy, and returns new arrays where its kernel writes
 into ``out``; the compiled kernel of the same name must agree with it (float64 to ~1e-12, float32 to
@@ -12,6 +12,7 @@ from .checks import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .mlp import *  # noqa: F403
 from .optim import *  # noqa: F403
+from .pool import *  # noqa: F403
 from .regularization import *  # noqa: F403
 from .regularizers import *  # noqa: F403
 from .softmax_ce import *  # noqa: F403
