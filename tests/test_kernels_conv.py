@@ -1,4 +1,5 @@
-"""fastbp.kernels.conv against its twins (the table in fastbp.reference.cases), and pooling's winner."""
+"""fastbp.kernels.conv beyond the kernel table (tests/test_kernels.py): pooling's winner on ties and NaN,
+by hand."""
 
 import numpy as np
 import pytest
@@ -6,16 +7,6 @@ from conftest import DTYPES
 from numpy.testing import assert_array_equal
 
 from fastbp.kernels import conv as K
-from fastbp.reference.cases import CASES, run
-
-CONV_CASES = [(c, size) for c in CASES if c.family == "conv" for size in c.sizes]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case, size", CONV_CASES, ids=[f"{c.name}-{s}" for c, s in CONV_CASES])
-def test_kernel_matches_its_twin(case, size, dtype):
-    run(case, size, dtype)
-
 
 WINDOWS = np.array(  # four 2x2 windows of a 4x4 image: ties, a NaN, two NaNs, all negative
     [[1.0, 3.0, 5.0, np.nan], [3.0, 2.0, 7.0, 1.0], [-1.0, np.nan, -3.0, -2.0], [np.nan, 9.0, -2.0, -3.0]]

@@ -6,7 +6,6 @@ from conftest import DTYPES
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastbp import optimizer as O
-from fastbp.kernels import optim as K
 from fastbp.reference import kernels as RK
 from fastbp.reference import optimizer as RO
 
@@ -111,32 +110,6 @@ def test_updates_in_place_and_keeps_state_per_key(name, rng):
     assert ref is W  # the same array: layers holding it see the step
     for s in opt.state_names:
         assert set(getattr(opt, s)) == {"W"} and getattr(opt, s)["W"].shape == (3, 2)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(
-    "kernel, twin, n_state, hyper",
-    [
-        (K.sgd_update, RK.sgd_update, 0, (0.1,)),
-        (K.momentum_update, RK.momentum_update, 1, (0.1, 0.9)),
-        (K.nesterov_update, RK.nesterov_update, 1, (0.1, 0.9)),
-        (K.adagrad_update, RK.adagrad_update, 1, (0.1,)),
-        (K.rmsprop_update, RK.rmsprop_update, 1, (0.1, 0.9)),
-        (K.adam_update, RK.adam_update, 2, (0.01, 0.9, 0.999)),
-    ],
-)
-@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5), (784, 50)])
-def test_update_kernels_against_twins(rng, kernel, twin, n_state, hyper, shape, dtype):
-    p = rng.standard_normal(shape).astype(dtype)
-    g = rng.standard_normal(shape).astype(dtype)
-    st = [np.abs(rng.standard_normal(shape)).astype(dtype) for _ in range(n_state)]
-    p2, st2 = p.copy(), [s.copy() for s in st]
-    kernel(p, g, *st, *hyper)
-    twin(p2, g, *st2, *hyper)
-    tol = 1e-12 if dtype is np.float64 else 1e-6
-    assert_allclose(p, p2, rtol=tol, atol=tol)
-    for a, b in zip(st, st2, strict=True):
-        assert_allclose(a, b, rtol=tol, atol=tol)
 
 
 def test_python_float_parameters_as_in_chapter6():
