@@ -1,5 +1,5 @@
 """fastbp.kernels.conv beyond the kernel table (tests/test_kernels.py): pooling's winner on ties and NaN,
-by hand."""
+by hand, and the listing of a sample's nonzero patches."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,20 @@ from conftest import DTYPES
 from numpy.testing import assert_array_equal
 
 from fastbp.kernels import conv as K
+from fastbp.reference import kernels as RK
 
 WINDOWS = np.array(  # four 2x2 windows of a 4x4 image: ties, a NaN, two NaNs, all negative
     [[1.0, 3.0, 5.0, np.nan], [3.0, 2.0, 7.0, 1.0], [-1.0, np.nan, -3.0, -2.0], [np.nan, 9.0, -2.0, -3.0]]
 )
+
+
+GEOMETRIES = [  # x shape, filter (FN, FH, FW), stride, pad
+    ((1, 1, 5, 5), (1, 3, 3), 1, 0),
+    ((2, 3, 7, 6), (4, 3, 2), 1, 1),
+    ((3, 2, 9, 8), (5, 3, 3), 2, 1),
+    ((1, 2, 6, 7), (2, 1, 1), 3, 0),
+    ((2, 1, 5, 5), (3, 5, 5), 1, 2),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -45,3 +55,30 @@ def test_relu_pool_picks_the_first_maximum_and_nan_wins(dtype, window):
     else:
         assert np.isnan(out).all()
         assert_array_equal(arg[0], [[8, 7], [5, 4]])  # the NaN at (2, 2) in each window
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, fs, stride, pad", GEOMETRIES)
+@pytest.mark.parametrize("zeros", [0.0, 0.7, 1.0])
+def test_active_patches_are_the_twins_nonzero_patches(rng, xs, fs, stride, pad, dtype, zeros):
+    from fastbp.kernels import conv as K
+
+    x = rng.standard_normal(xs).astype(dtype)
+    x[rng.random(xs) < zeros] = 0  # background: some patches all zero, or all of them
+    x[:, :, :2] = 0  # a blank band, as above and below a digit
+    c, fh, fw = xs[1], fs[1], fs[2]
+    oh, ow = (xs[2] + 2 * pad - fh) // stride + 1, (xs[3] + 2 * pad - fw) // stride + 1
+    want = RK.im2col(x, fh, fw, stride, pad).reshape(xs[0], oh * ow, c * fh * fw)
+    for s in range(xs[0]):
+        cols = np.full(oh * ow, -1, np.int64)
+        buf = np.full(c * fh * fw * (oh * ow + 1), np.nan, dtype)
+        rowany = np.empty((xs[2], ow), np.uint8)
+        starts = np.empty((2, oh * ow + 1), np.int64)
+        m = K.active_patches_t(x[s], fh, fw, stride, pad, cols, rowany, starts, buf)
+        got = buf[: c * fh * fw * m].reshape(-1, m)
+        nonzero = np.flatnonzero(np.any(want[s] != 0, axis=1))
+        assert m == 1 + len(nonzero)
+        assert_array_equal(cols[nonzero], np.arange(1, m))  # kept in position order
+        assert_array_equal(np.delete(cols, nonzero), 0)  # all-zero patches share column 0 ...
+        assert_array_equal(got[:, 0], 0)  # ... which is a zero patch
+        assert_array_equal(got[:, 1:], want[s][nonzero].T)

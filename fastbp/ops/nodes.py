@@ -339,7 +339,10 @@ OPS: tuple[Op, ...] = (
         bench_max_batch=100,
     ),
     Op(
-        "small_batch_mlp",  # a whole ReLU MLP with its loss; one compiled call up to config.SMALL_BATCH
+        # a whole ReLU MLP with its loss. With grad=True (as a training step runs it), up to
+        # config.SMALL_BATCH samples the forward runs the whole step in one compiled call and the
+        # backward only hands out the gradients: time forward + backward together there
+        "small_batch_mlp",
         _mlp_fast,
         _mlp_twin,
         _mlp_params,

@@ -52,9 +52,11 @@ def build(op: Op, params: dict, impl: str):
     return op.fast(params) if impl == "fastbp" else op.twin(params)
 
 
-def forward(op: Op, node, impl: str, args: tuple):
-    """The node's output (a loss node: its loss, or (loss, scores))."""
-    if op.seeded:
+def forward(op: Op, node, impl: str, args: tuple, seed: bool = True):
+    """The node's output (a loss node: its loss, or (loss, scores)). ``seed``: seed np.random first
+    where the op draws from it, so both sides draw alike (a benchmark leaves it: seeding costs more
+    than the draws)."""
+    if op.seeded and seed:
         np.random.seed(SEED)
     if impl == "fastbp":
         return node._forward(*args, **op.kwargs)
