@@ -6,9 +6,12 @@ shape), an ``impl`` (``fastbp``, ``numpy``, or ``gemm`` for the floor) and a ``m
 inputs and returns the thunk to time; the first call of the thunk (compilation, buffer allocation)
 happens before timing.
 
-- ops: each layer's forward and backward as the networks run them (``_forward``/``_backward``, no
-  argument checks) against the NumPy twin layer; each optimizer's ``update`` over a TwoLayerNet's
-  parameters. Activations at (N, 100), Affine 100 -> 100 at (N, 100), softmax-CE at (N, 10).
+- ops: each op of the op table (``fastbp.ops.nodes.OPS``, the table the tests check: every layer and
+  fused node) at its benchmark size, forward and backward as the networks run them
+  (``_forward``/``_backward``, no argument checks) against the NumPy twin layers it stands for; each
+  optimizer's ``update`` over a TwoLayerNet's parameters. Activations at (N, 100), Affine 100 -> 100 at
+  (N, 100), softmax-CE at (N, 10), convolution (N, 1, 28, 28) 30x5x5 and pooling (N, 30, 24, 24) 2x2
+  up to batch 100, the fused nodes at the sizes the book's networks give them.
 - steps: one training step, ``opt.update(net.params, net.gradient(x, t))`` with SGD, of TwoLayerNet
   784-50-10 and MultiLayerNet 784-100x5-10 on real MNIST images (the shipped subset), with x already
   in the network's dtype, each call on the next of STEP_BATCHES different batches; and ``gemm``:
@@ -42,68 +45,20 @@ def _rng():
     return np.random.default_rng(0)
 
 
-def _layer_pair(name, n, dtype):
-    """(fastbp layer, twin layer, x, dout, extra forward args) for one op at batch n."""
-    from . import layers as L
-    from .reference import layers as R
-
-    r = _rng()
-    if name == "affine":
-        W = (r.standard_normal((100, 100)) * 0.1).astype(dtype)
-        b = np.zeros(100, dtype)
-        return L.Affine(W, b), R.Affine(W, b), r.standard_normal((n, 100)).astype(dtype), (n, 100), ()
-    if name == "convolution":  # SimpleConvNet's Conv1: 30 5x5 filters on MNIST-sized images
-        W = (r.standard_normal((30, 1, 5, 5)) * 0.01).astype(dtype)
-        b = np.zeros(30, dtype)
-        x = r.random((n, 1, 28, 28)).astype(dtype)
-        return L.Convolution(W, b), R.Convolution(W, b), x, (n, 30, 24, 24), ()
-    if name == "pooling":  # SimpleConvNet's Pool1
-        x = r.standard_normal((n, 30, 24, 24)).astype(dtype)
-        return L.Pooling(2, 2, 2), R.Pooling(2, 2, 2), x, (n, 30, 12, 12), ()
-    if name == "batchnorm":
-        g, bb = np.ones(100, dtype), np.zeros(100, dtype)
-        return (
-            L.BatchNormalization(g, bb),
-            R.BatchNormalization(g, bb),
-            r.standard_normal((n, 100)).astype(dtype),
-            (n, 100),
-            (),
-        )
-    if name == "dropout":
-        return L.Dropout(0.5), R.Dropout(0.5), r.standard_normal((n, 100)).astype(dtype), (n, 100), ()
-    if name == "softmax_ce":
-        t = r.integers(0, 10, n).astype(np.uint8)
-        return L.SoftmaxWithLoss(), R.SoftmaxWithLoss(), r.standard_normal((n, 10)).astype(dtype), None, (t,)
-    cls = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyRelu"}[name]
-    return getattr(L, cls)(), getattr(R, cls)(), r.standard_normal((n, 100)).astype(dtype), (n, 100), ()
-
-
 def _op_cases(batches, dtypes):
+    """Each op of the table (``fastbp.ops.nodes.OPS``: layers and fused nodes) at its benchmark size,
+    forward and backward, fastbp against the twin layers; then each optimizer's update."""
+    from .ops.nodes import OPS
+
     cases = []
-    shapes = {
-        "softmax_ce": "({n}, 10)",
-        "convolution": "({n}, 1, 28, 28) 30x5x5",
-        "pooling": "({n}, 30, 24, 24) 2x2",
-    }
-    for name in (
-        "affine",
-        "relu",
-        "leaky_relu",
-        "sigmoid",
-        "tanh",
-        "softmax_ce",
-        "batchnorm",
-        "dropout",
-        "convolution",
-        "pooling",
-    ):
+    for op in OPS:
         for dtype in dtypes:
-            for n in batches if name not in ("convolution", "pooling") else [b for b in batches if b <= 100]:
-                shape = shapes.get(name, "({n}, 100)").format(n=n)
+            for n in [b for b in batches if op.bench_max_batch is None or b <= op.bench_max_batch]:
+                shape = op.label.format(n=n)
                 for direction in ("forward", "backward"):
-                    group = f"{name} {direction} {shape} {dtype}"
+                    group = f"{op.name} {direction} {shape} {dtype}"
                     for impl in ("fastbp", "numpy"):
-                        cases.append(Case("op", group, impl, _op_maker(name, direction, impl, n, dtype)))
+                        cases.append(Case("op", group, impl, _op_maker(op, direction, impl, n, dtype)))
     for opt in ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"):
         for dtype in dtypes:
             group = f"{opt} update TwoLayerNet params {dtype}"
@@ -112,22 +67,21 @@ def _op_cases(batches, dtypes):
     return cases
 
 
-def _op_maker(name, direction, impl, n, dtype):
+def _op_maker(op, direction, impl, n, dtype):
     def make():
-        fast, twin, x, dshape, extra = _layer_pair(name, n, dtype)
-        layer = fast if impl == "fastbp" else twin
-        fwd = layer._forward if impl == "fastbp" else layer.forward
-        if name == "softmax_ce" and impl == "fastbp":
-            extra = (np.ascontiguousarray(extra[0]),)
+        from .ops import nodes as O
+
+        params, args = O.inputs(op, n, np.dtype(dtype).type)
+        node = O.build(op, params, impl)
         if direction == "forward":
-            return lambda: fwd(x, *extra)
-        fwd(x, *extra)
-        if name == "softmax_ce":
-            return (lambda: layer._backward(1.0)) if impl == "fastbp" else (lambda: layer.backward(1))
-        dout = _rng().standard_normal(dshape).astype(dtype)
-        if impl == "fastbp":
-            return lambda: layer._backward(dout)
-        return lambda: layer.backward(dout.copy() if name == "relu" else dout)  # the twin's relu is in place
+            return lambda: O.forward(op, node, impl, args, seed=False)
+        out = O.forward(op, node, impl, args)
+        if op.loss:
+            return lambda: O.backward(op, node, impl)
+        dout = _rng().standard_normal(np.shape(out)).astype(dtype)
+        if impl == "numpy" and op.dout_in_place:  # the twin's Relu masks dout in place: a fresh copy
+            return lambda: O.backward(op, node, impl, dout.copy())
+        return lambda: O.backward(op, node, impl, dout)
 
     return make
 
@@ -346,12 +300,13 @@ def table(results) -> list[dict]:
 
 
 def format_table(rows) -> str:
-    lines = [f"{'group':<52} {'fastbp us':>10} {'numpy us':>10} {'speedup':>8} {'GEMM us':>9} {'/floor':>7}"]
+    w = max([52, *(len(r["group"]) for r in rows)])
+    lines = [f"{'group':<{w}} {'fastbp us':>10} {'numpy us':>10} {'speedup':>8} {'GEMM us':>9} {'/floor':>7}"]
     for r in rows:
         gemm = f"{r['gemm']:>9.1f}" if "gemm" in r else " " * 9
         ratio = f"{r['floor_ratio']:>7.2f}" if "floor_ratio" in r else " " * 7
         lines.append(
-            f"{r['group']:<52} {r.get('fastbp', float('nan')):>10.1f} {r.get('numpy', float('nan')):>10.1f} "
+            f"{r['group']:<{w}} {r.get('fastbp', float('nan')):>10.1f} {r.get('numpy', float('nan')):>10.1f} "
             f"{r.get('speedup', float('nan')):>7.2f}x {gemm} {ratio}"
         )
     return "\n".join(lines)

@@ -30,3 +30,12 @@ def rel_err(analytic, numeric):
     """max |a - n|, relative to the largest |n| (the gradient's own scale)."""
     a, n = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     return float(np.abs(a - n).max() / max(np.abs(n).max(), 1e-8))
+
+
+def blobs(n, d=784, c=10, noise=0.6, seed=0):
+    """MNIST-shaped data: c noisy prototypes in [0, 1]^d, float32 like the book's images; uint8 labels."""
+    r = np.random.default_rng(seed)
+    protos = (r.random((c, d)) < 0.2).astype(np.float32)
+    t = r.integers(0, c, n).astype(np.uint8)
+    x = np.clip(protos[t] + noise * r.standard_normal((n, d)), 0, 1).astype(np.float32)
+    return x, t

@@ -77,3 +77,19 @@ def test_step_cases_cycle_through_different_batches():
     assert seen == [0, 3, 6, 0, 3, 6, 0]
     assert len(B._batches(x, t, 1, "float64")) == min(B.STEP_BATCHES, 10)
     assert len(B._batches(x, t, 20, "float64")) == 1
+
+
+def test_op_cases_are_the_op_tables_ops_at_their_benchmark_sizes():
+    """Nothing is benchmarked that tests/test_ops.py does not test: one pair of groups per op of the
+    table (fused nodes included), at each batch up to the op's largest."""
+    from fastbp.ops.nodes import OPS
+
+    groups = {c.group for c in B.cases(("op",), batches=(1, 1000), dtypes=("float32",))}
+    ops = {g.split(" ")[0] for g in groups if " update " not in g}
+    assert ops == {op.name for op in OPS}
+    for op in OPS:
+        for n in (1, 1000):
+            label = op.label.format(n=n)
+            want = op.bench_max_batch is None or n <= op.bench_max_batch
+            for direction in ("forward", "backward"):
+                assert (f"{op.name} {direction} {label} float32" in groups) == want

@@ -6,9 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import DTYPES, TOL, numgrad, rel_err
+from conftest import DTYPES, TOL, blobs, numgrad, rel_err
 from numpy.testing import assert_allclose, assert_array_equal
-from test_nets import blobs
 
 from fastbp import config
 from fastbp import layers as L

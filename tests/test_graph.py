@@ -32,6 +32,16 @@ def affine(rng, n_in, n_out, mod=L):
     return mod.Affine(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in), rng.standard_normal(n_out) * 0.1)
 
 
+class Duplicate:
+    """A two-input layer whose backward returns the *same* array for both inputs."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, dout):
+        return dout, dout
+
+
 @pytest.mark.parametrize("validate", [True, False])
 @pytest.mark.parametrize("mod", [L, R], ids=["fastbp", "numpy"])
 def test_fan_out_sums_gradients(rng, mod, validate):
@@ -58,16 +68,6 @@ def test_residual_connection(rng, validate):
     x = rng.standard_normal((5, 4))
     x = np.where(np.abs(x) < 0.05, 0.1, x)
     check_graph(g, x, np.array([0, 1, 2, 1, 0]))
-
-
-class Duplicate:
-    """A two-input layer whose backward returns the *same* array for both inputs."""
-
-    def forward(self, a, b):
-        return a + b
-
-    def backward(self, dout):
-        return dout, dout
 
 
 def test_shared_gradient_array_is_not_corrupted_by_an_in_place_layer(rng):
@@ -127,3 +127,29 @@ def test_graph_rejects_bad_wiring(rng):
         Graph(("x",), wrt=("y",))
     with pytest.raises(TypeError, match="expected 1 inputs"):
         g.forward(np.ones((1, 2)), np.ones(1))
+
+
+def test_graph_chain_follows_validate_changes_and_stops_at_a_none_gradient():
+    from fastbp.graph import Graph
+
+    rng = np.random.default_rng(4)
+    g = Graph(("x",), validate=False)
+    g.add(L.Affine(rng.standard_normal((5, 4)), np.zeros(4)))
+    g.add(L.Relu())
+    g.forward(rng.standard_normal((3, 5)))
+    g.validate = True
+    with pytest.raises(ValueError, match="NaN"):
+        g.forward(np.full((3, 5), np.nan))
+
+    class NoGrad:
+        def forward(self, x):
+            return x * 1
+
+        def backward(self, dout):
+            return None
+
+    h = Graph(("x",), wrt=("x",))
+    h.add(L.Affine(rng.standard_normal((5, 4)), np.zeros(4)))
+    h.add(NoGrad())
+    h.forward(rng.standard_normal((3, 5)))
+    assert h.backward(np.ones((3, 4))) == {}

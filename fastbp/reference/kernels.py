@@ -3,7 +3,7 @@
 
 Each twin states the math once, in the shortest NumPy, and returns new arrays where its kernel writes
 into ``out``; the compiled kernel of the same name must agree with it (float64 to ~1e-12, float32 to
-~1e-5). ``fastbp.reference.cases`` pairs them up for the tests and benchmarks.
+~1e-5). ``fastbp.ops.kernels`` pairs them up for the tests and benchmarks.
 """
 
 from .activations import *  # noqa: F403

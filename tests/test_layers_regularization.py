@@ -1,4 +1,5 @@
-"""Dropout and BatchNormalization: the book's draws and statistics, NumPy twins, gradients."""
+"""fastbp.layers.regularization: Dropout and BatchNormalization -- the book's draws and statistics, NumPy
+twins, gradients, a backward after a test-mode forward, bad input."""
 
 import numpy as np
 import pytest
@@ -113,3 +114,23 @@ def test_batchnorm_rejects_bad_input():
         L.BatchNormalization(np.ones(3), np.zeros(3)).backward(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"running_mean must have shape \(3,\)"):
         L.BatchNormalization(np.ones(3), np.zeros(3), running_mean=np.zeros(2))
+
+
+def test_backward_after_a_test_mode_forward_uses_the_training_batch():
+    r = np.random.default_rng(0)
+    x4 = r.standard_normal((4, 6))
+    bn, ref = L.BatchNormalization(np.ones(6), np.zeros(6)), L.BatchNormalization(np.ones(6), np.zeros(6))
+    bn.forward(x4, True)
+    ref.forward(x4, True)
+    bn.forward(x4[:2], False)
+    g = r.standard_normal((4, 6))
+    assert_allclose(bn.backward(g), ref.backward(g), rtol=1e-14)
+    with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(4, 6\)"):
+        bn.backward(np.ones((2, 6)))
+    dr = L.Dropout()
+    np.random.seed(0)
+    dr.forward(x4, True)
+    dr.forward(x4[:2], False)
+    assert_array_equal(dr.backward(g), g * dr.mask)
+    with pytest.raises(ValueError, match=r"shape \(4, 6\)"):
+        dr.backward(np.ones((2, 6)))

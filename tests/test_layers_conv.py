@@ -1,4 +1,5 @@
-"""Convolution, Pooling, im2col/col2im: against the NumPy twin, central differences, the book's API."""
+"""fastbp.layers.conv: Convolution and Pooling against the NumPy twins, central differences, the
+book's API and bad input; and the book's im2col/col2im (fastbp.util, re-exported by fastbp.layers)."""
 
 import numpy as np
 import pytest
@@ -17,12 +18,22 @@ GEOMETRIES = [  # x shape, filter (FN, FH, FW), stride, pad
     ((1, 2, 6, 7), (2, 1, 1), 3, 0),
     ((2, 1, 5, 5), (3, 5, 5), 1, 2),
 ]
+
+
 TOL = {np.float32: 1e-4, np.float64: 1e-12}
 
 
 def close(a, b, dtype):
     assert a.dtype == dtype
     assert_allclose(a, b, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+POOLS = [
+    ((2, 3, 6, 6), 2, 2, 2, 0),
+    ((1, 2, 7, 5), 3, 2, 2, 1),
+    ((2, 1, 5, 5), 3, 3, 1, 1),
+    ((1, 1, 4, 4), 2, 2, 1, 0),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -33,33 +44,6 @@ def test_im2col_col2im_match_the_twin(rng, xs, fs, stride, pad, dtype):
     close(col, RK.im2col(x, fs[1], fs[2], stride, pad), dtype)
     c2 = rng.standard_normal(col.shape).astype(dtype)
     close(col2im(c2, xs, fs[1], fs[2], stride, pad), RK.col2im(c2, xs, fs[1], fs[2], stride, pad), dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("xs, fs, stride, pad", GEOMETRIES)
-@pytest.mark.parametrize("zeros", [0.0, 0.7, 1.0])
-def test_active_patches_are_the_twins_nonzero_patches(rng, xs, fs, stride, pad, dtype, zeros):
-    from fastbp.kernels import conv as K
-
-    x = rng.standard_normal(xs).astype(dtype)
-    x[rng.random(xs) < zeros] = 0  # background: some patches all zero, or all of them
-    x[:, :, :2] = 0  # a blank band, as above and below a digit
-    c, fh, fw = xs[1], fs[1], fs[2]
-    oh, ow = (xs[2] + 2 * pad - fh) // stride + 1, (xs[3] + 2 * pad - fw) // stride + 1
-    want = RK.im2col(x, fh, fw, stride, pad).reshape(xs[0], oh * ow, c * fh * fw)
-    for s in range(xs[0]):
-        cols = np.full(oh * ow, -1, np.int64)
-        buf = np.full(c * fh * fw * (oh * ow + 1), np.nan, dtype)
-        rowany = np.empty((xs[2], ow), np.uint8)
-        starts = np.empty((2, oh * ow + 1), np.int64)
-        m = K.active_patches_t(x[s], fh, fw, stride, pad, cols, rowany, starts, buf)
-        got = buf[: c * fh * fw * m].reshape(-1, m)
-        nonzero = np.flatnonzero(np.any(want[s] != 0, axis=1))
-        assert m == 1 + len(nonzero)
-        assert_array_equal(cols[nonzero], np.arange(1, m))  # kept in position order
-        assert_array_equal(np.delete(cols, nonzero), 0)  # all-zero patches share column 0 ...
-        assert_array_equal(got[:, 0], 0)  # ... which is a zero patch
-        assert_array_equal(got[:, 1:], want[s][nonzero].T)
 
 
 def test_col2im_is_the_adjoint_of_im2col(rng):
@@ -116,14 +100,6 @@ def test_convolution_backward_is_the_gradient(rng, xs, fs, stride, pad):
     assert rel_err(layer.backward(r), want_dx) < 1e-6
     assert rel_err(layer.dW, want_dW) < 1e-6
     assert rel_err(layer.db, want_db) < 1e-6
-
-
-POOLS = [
-    ((2, 3, 6, 6), 2, 2, 2, 0),
-    ((1, 2, 7, 5), 3, 2, 2, 1),
-    ((2, 1, 5, 5), 3, 3, 1, 1),
-    ((1, 1, 4, 4), 2, 2, 1, 0),
-]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,11 +1,13 @@
-"""SimpleConvNet, DeepConvNet and MultiLayerNetExtend: the book's structure, draws, gradient checks,
-backends, and that they learn."""
+"""fastbp.nets.conv: SimpleConvNet and DeepConvNet -- the book's structure, draws, gradient checks,
+backends, the geometries they refuse, half-float inputs, and that they learn."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from fastbp import layers as L
 from fastbp.nets import DeepConvNet, MultiLayerNetExtend, SimpleConvNet
+from fastbp.util import im2col
 
 
 def small_simple(**kw):
@@ -132,31 +134,6 @@ def test_backends_agree(Net):
         assert_allclose(g1[k], g2[k], rtol=1e-9, atol=1e-12)
 
 
-def test_extend_structure_and_gradient_check():
-    np.random.seed(0)
-    net = MultiLayerNetExtend(
-        12, [6, 5], 3, use_batchnorm=True, use_dropout=True, dropout_ration=0.2, weight_init_std=0.5
-    )
-    assert list(net.layers) == [
-        "Affine1",
-        "BatchNorm1",
-        "Activation_function1",
-        "Dropout1",
-        "Affine2",
-        "BatchNorm2",
-        "Activation_function2",
-        "Dropout2",
-        "Affine3",
-    ]
-    assert net.layers["BatchNorm1"].gamma is net.params["gamma1"]
-    np.random.seed(0)
-    plain = MultiLayerNetExtend(12, [6, 5], 3, use_batchnorm=True, weight_init_std=0.5)
-    x, t = np.random.rand(4, 12), np.array([0, 1, 2, 0])
-    num, bp = plain.numerical_gradient(x, t), plain.gradient(x, t)
-    for k in num:
-        assert np.abs(bp[k] - num[k]).max() < 1e-7, k
-
-
 def test_conv_nets_learn_a_generated_task():
     # two classes of 10x10 images: a bright vertical bar vs a horizontal one, in noise
     r = np.random.default_rng(0)
@@ -208,3 +185,28 @@ def test_save_and_load_round_trip(tmp_path):
     x = np.random.rand(2, 1, 28, 28)
     assert_array_equal(a.predict(x), b.predict(x))
     assert b.layers[18].W is b.params["W8"]
+
+
+def test_float16_inputs_as_in_chapter8_half_float_network():
+    np.random.seed(0)
+    net = DeepConvNet()
+    x = np.random.rand(100, 1, 28, 28).astype(np.float32)
+    t = np.random.randint(0, 10, 100)
+    want = net.accuracy(x, t)
+    for p in net.params.values():
+        p[...] = p.astype(np.float16)  # the book rounds the values; the arrays stay float64
+    acc = net.accuracy(x.astype(np.float16), t)
+    assert 0 <= acc <= 1 and abs(acc - want) <= 0.05
+    assert im2col(np.ones((1, 1, 3, 3), np.float16), 2, 2).dtype == np.float64
+    assert L.Affine(np.ones((4, 2)), np.zeros(2)).forward(np.ones((1, 4), np.float16)).dtype == np.float64
+
+
+def test_simple_conv_net_refuses_geometries_its_affine_cannot_take():
+    with pytest.raises(ValueError, match="conv_param gives a 7 wide convolution output"):
+        SimpleConvNet(
+            input_dim=(2, 13, 13), conv_param={"filter_num": 3, "filter_size": 3, "pad": 1, "stride": 2}
+        )
+    with pytest.raises(ValueError, match="takes square images"):
+        SimpleConvNet(
+            input_dim=(1, 8, 12), conv_param={"filter_num": 3, "filter_size": 3, "pad": 0, "stride": 1}
+        )

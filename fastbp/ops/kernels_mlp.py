@@ -1,0 +1,90 @@
+"""The kernel table's cases for ``fastbp.kernels.mlp``: a whole small ReLU network in compiled loops."""
+
+from __future__ import annotations
+
+from ..kernels import mlp as _km
+from ..reference import mlp as _rm
+from .check import Case
+from .check import filled as _filled
+
+# mlp: a whole small ReLU network -----------------------------------------------------------------
+
+# (N, layer widths D_0 .. D_L): batch 1, odd widths, one layer only, three layers
+MLP_SIZES = ((1, (13, 7, 5)), (7, (9, 3)), (4, (13, 7, 6, 5)), (2, (11, 1, 4)))
+
+
+def _make_net(rng, dtype, size):
+    n, dims = size
+    x = rng.standard_normal((n, dims[0])).astype(dtype)
+    x[rng.random(x.shape) < 0.5] = 0  # the kernels skip zero inputs
+    Ws = tuple(rng.standard_normal((a, b)).astype(dtype) for a, b in zip(dims[:-1], dims[1:], strict=False))
+    bs = tuple(rng.standard_normal(b).astype(dtype) for b in dims[1:])
+    return x, Ws, bs
+
+
+def _make_dense(rng, dtype, size):
+    x, Ws, bs = _make_net(rng, dtype, size)
+    return x, Ws[0], bs[0], len(Ws) > 1  # ReLU on for the multi-layer sizes
+
+
+def _fast_dense_forward(x, W, b, relu):
+    out = _filled((x.shape[0], W.shape[1]), x.dtype)
+    _km.dense_forward(x, W, b, out, relu)
+    return out
+
+
+def _make_dense_backward(rng, dtype, size):
+    x, W, _, need_dx = _make_dense(rng, dtype, size)
+    return x, W, rng.standard_normal((x.shape[0], W.shape[1])).astype(dtype), need_dx
+
+
+def _fast_dense_backward(x, W, dout, need_dx):
+    dW, db, dx = _filled(W.shape, x.dtype), _filled(W.shape[1], x.dtype), _filled(x.shape, x.dtype)
+    _km.dense_backward(x, W, dout, dW, db, dx, need_dx)
+    return dW, db, (dx if need_dx else None)
+
+
+def _outputs(x, Ws):
+    return tuple(_filled((x.shape[0], W.shape[1]), x.dtype) for W in Ws)
+
+
+def _fast_mlp_forward(x, Ws, bs):
+    hs = _outputs(x, Ws)
+    _km.mlp_forward(x, Ws, bs, hs)
+    return hs
+
+
+def _make_mlp_backward(rng, dtype, size):
+    x, Ws, bs = _make_net(rng, dtype, size)
+    hs = tuple(_rm.mlp_forward(x, Ws, bs))
+    return x, Ws, hs, rng.standard_normal(hs[-1].shape).astype(dtype)
+
+
+def _fast_mlp_backward(x, Ws, hs, dscores):
+    ds = _outputs(x, Ws)
+    ds[-1][...] = dscores
+    dWs, dbs = tuple(_filled(W.shape, x.dtype) for W in Ws), tuple(_filled(W.shape[1], x.dtype) for W in Ws)
+    _km.mlp_backward(x, Ws, hs, ds, dWs, dbs)
+    return dWs, dbs, ds
+
+
+def _make_mlp_step(rng, dtype, size):
+    x, Ws, bs = _make_net(rng, dtype, size)
+    return x, rng.integers(0, Ws[-1].shape[1], x.shape[0]), Ws, bs
+
+
+def _fast_mlp_step(x, t, Ws, bs):
+    hs, ds = _outputs(x, Ws), _outputs(x, Ws)
+    dWs, dbs = tuple(_filled(W.shape, x.dtype) for W in Ws), tuple(_filled(W.shape[1], x.dtype) for W in Ws)
+    y = _filled(hs[-1].shape, x.dtype)
+    loss = _km.mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y)
+    return loss, hs, y, dWs, dbs, ds
+
+
+CASES = (
+    Case("dense_forward", "mlp", _fast_dense_forward, _rm.dense_forward, _make_dense, MLP_SIZES),
+    Case("dense_backward", "mlp", _fast_dense_backward, _rm.dense_backward, _make_dense_backward, MLP_SIZES),
+    Case("mlp_forward", "mlp", _fast_mlp_forward, _rm.mlp_forward, _make_net, MLP_SIZES),
+    Case("mlp_backward", "mlp", _fast_mlp_backward, _rm.mlp_backward, _make_mlp_backward, MLP_SIZES),
+    Case("mlp_step", "mlp", _fast_mlp_step, _rm.mlp_step, _make_mlp_step, MLP_SIZES),
+)
