@@ -136,3 +136,13 @@ def test_tanh_unchecked_path_takes_any_layout_and_keeps_0d_arrays():
     y = Graph.sequential([L.Tanh()], validate=False).forward(x)
     assert_allclose(y, np.tanh(x), rtol=1e-14)
     assert isinstance(L.Tanh()._forward(np.array(0.5)), np.ndarray)
+
+
+@pytest.mark.parametrize("cls", [L.Sigmoid, L.Tanh, L.Relu, L.LeakyRelu])
+def test_an_activation_fed_its_own_output_edited_in_place(cls):  # 11.2
+    x = np.linspace(-3, 3, 12)
+    layer, twin = cls(), cls()
+    h = layer.forward(x)
+    h -= 1.0  # the user edits the returned array in place, then feeds it back
+    want = twin.forward(h.copy())
+    assert_allclose(layer.forward(h), want, rtol=1e-14)

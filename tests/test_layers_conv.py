@@ -187,3 +187,13 @@ def test_pooling_nan_wins_like_numpy():
         slow = R.Pooling(2, 2, 2, pad).forward(x)
         assert_array_equal(np.isnan(fast), np.isnan(slow))
         assert_array_equal(fast[~np.isnan(fast)], slow[~np.isnan(slow)])
+
+
+def test_read_only_dout_into_convolution_backward():  # 11.12
+    rng = np.random.default_rng(3)
+    c = L.Convolution(rng.standard_normal((2, 1, 3, 3)), np.zeros(2))
+    y = c.forward(rng.standard_normal((2, 1, 5, 5)))
+    d = rng.standard_normal(y.shape)
+    d.flags.writeable = False
+    dx = c.backward(d)
+    assert dx.shape == (2, 1, 5, 5) and np.isfinite(c.dW).all()

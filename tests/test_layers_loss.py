@@ -7,6 +7,7 @@ from conftest import DTYPES, TOL, numgrad, rel_err
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastbp import layers as L
+from fastbp.nets import MultiLayerNet
 from fastbp.reference import layers as R
 
 
@@ -102,3 +103,51 @@ def test_softmax_with_loss_backward_rejects_bad_dout():
         layer.backward(np.ones(2))
     with pytest.raises(ValueError, match="dout must be finite"):
         layer.backward(np.nan)
+
+
+def book_loss(x, t):
+    """The book's SoftmaxWithLoss.forward, written from its description (BOOK_API.md)."""
+    z = x - np.max(x, axis=-1, keepdims=True)
+    y = np.exp(z) / np.sum(np.exp(z), axis=-1, keepdims=True)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    return -np.sum(np.log(y[np.arange(y.shape[0]), t] + 1e-7)) / y.shape[0]
+
+
+@pytest.mark.parametrize("onehot", [False, True])
+def test_fastbp_book_loss_gives_the_books_loss_digit_for_digit(monkeypatch, onehot):
+    from fastbp import config
+    from fastbp.reference import layers as R
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((100, 10)) * 3
+    t = rng.integers(0, 10, 100)
+    tt = np.eye(10)[t] if onehot else t
+    exact = float(L.SoftmaxWithLoss().forward(x, tt))
+    monkeypatch.setattr(config, "BOOK_LOSS", True)
+    assert float(L.SoftmaxWithLoss().forward(x, tt)) == book_loss(x, tt)
+    assert float(R.SoftmaxWithLoss().forward(x, tt)) == book_loss(x, tt)
+    assert float(L.SoftmaxWithLoss().forward(np.array([[0.0, 40.0]]), np.array([0]))) == pytest.approx(
+        16.118, abs=1e-3
+    )
+    assert exact != book_loss(x, tt)  # (the default stays exact)
+    for n in (1, 3, 100):  # the networks too, the small-batch node included
+        np.random.seed(0)
+        net = MultiLayerNet(10, [8], 10)
+        scores = net.predict(x[:n])
+        assert float(net.loss(x[:n], tt[:n])) == book_loss(scores, tt[:n])
+
+
+def test_the_book_loss_flag_is_read_from_the_environment():
+    import subprocess
+    import sys
+
+    code = "import fastbp.config as c; print(c.BOOK_LOSS)"
+    for value, want in (("1", "True"), ("0", "False"), ("", "False"), ("on", "True")):
+        env = {"FASTBP_BOOK_LOSS": value, "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == want, out.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={"FASTBP_BOOK_LOSS": "maybe"}, capture_output=True, text=True
+    )
+    assert out.returncode != 0 and "FASTBP_BOOK_LOSS" in out.stderr

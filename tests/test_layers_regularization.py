@@ -134,3 +134,18 @@ def test_backward_after_a_test_mode_forward_uses_the_training_batch():
     assert_array_equal(dr.backward(g), g * dr.mask)
     with pytest.raises(ValueError, match=r"shape \(4, 6\)"):
         dr.backward(np.ones((2, 6)))
+
+
+def test_dropout_takes_a_0d_array_as_its_twin():  # 11.13
+    from fastbp.reference import layers as R
+
+    for train in (True, False):
+        np.random.seed(5)
+        got = L.Dropout(0.3).forward(np.array(2.0), train_flg=train)
+        np.random.seed(5)
+        want = R.Dropout(0.3).forward(np.array(2.0), train_flg=train)
+        assert np.shape(got) == () and float(got) == float(want)
+    layer = L.Dropout(0.5)
+    np.random.seed(0)
+    layer.forward(np.array(1.5))
+    assert_array_equal(layer.backward(np.array(1.0)), layer.mask * 1.0)

@@ -357,3 +357,17 @@ def test_weight_decay_leaves_the_layers_data_gradient():
     a1 = net.layers["Affine1"]
     assert g["W1"] is not a1.dW
     assert_allclose(g["W1"], a1.dW + 0.5 * a1.W, rtol=1e-15)
+
+
+def test_a_refilled_batch_after_a_failed_call_gives_the_new_batch_output():  # 11.8
+    rng = np.random.default_rng(1)
+    np.random.seed(0)
+    net = TwoLayerNet(784, 50, 10)
+    xb = rng.random((100, 784))
+    xb[xb < 0.8] = 0
+    with pytest.raises(ValueError):
+        net.gradient(xb, np.full(100, 99))  # bad labels
+    xb[...] = rng.random((100, 784))
+    xb[xb < 0.8] = 0
+    a = net.layers["Affine1"]
+    assert_allclose(a.forward(xb), xb @ a.W + a.b, rtol=1e-12)

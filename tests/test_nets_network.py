@@ -1,10 +1,14 @@
 """fastbp.nets.network: what every network shares -- save_params/load_params (the book's file name,
 layers relinked to the loaded arrays, batch norm's running statistics kept)."""
 
-import numpy as np
-from numpy.testing import assert_array_equal
+import threading
 
-from fastbp.nets import MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastbp import checkpoint, nets
+from fastbp.nets import MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
 
 
 def test_extend_checkpoint_keeps_batchnorm_running_statistics(tmp_path):
@@ -49,3 +53,115 @@ def test_default_file_name_is_the_books(tmp_path, monkeypatch):
     net.save_params()
     assert (tmp_path / "params.pkl").read_bytes()[:2] == b"PK"  # .npz content under the book's name
     net.load_params()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: TwoLayerNet(6, 5, 3, dtype=np.float32), lambda: MultiLayerNet(6, [5], 3, dtype=np.float32)],
+)
+def test_float64_beyond_float32_range_is_refused_by_a_float32_network(make):  # 11.5
+    np.random.seed(0)
+    net32 = make()
+    x = np.ones((16, 6))
+    x[3, 2] = 1e39
+    for entry in (net32.loss, net32.gradient):
+        with pytest.raises(
+            ValueError, match=r"x holds values beyond the range of float32 \(first at index \(3, 2\)"
+        ):
+            entry(x, np.zeros(16, int))
+
+
+def test_one_network_used_from_two_threads_is_refused_not_wrong():  # 11.11
+    rng = np.random.default_rng(2)
+    np.random.seed(0)
+    net = MultiLayerNet(784, [100, 100], 10)
+    batches = [(rng.random((64, 784)), rng.integers(0, 10, 64)) for _ in range(8)]
+    want = [float(net.loss(x, t)) for x, t in batches]
+    wrong, refused, done = [], [], []
+
+    def work(seed):
+        for i in range(60):
+            j = (i + seed) % 8
+            try:
+                got = float(net.loss(*batches[j]))  # a scalar: nothing shared after the call
+            except RuntimeError as e:
+                assert "another thread" in str(e)
+                refused.append(j)
+                continue
+            done.append(j)
+            if got != want[j]:
+                wrong.append((j, got, want[j]))
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (0, 3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not wrong
+    assert done
+
+
+# -- self-describing checkpoints: a saved network records its class and constructor arguments --
+SMALL_CONV = {"filter_num": 4, "filter_size": 3, "pad": 0, "stride": 1}
+MAKERS = {
+    "two": lambda: nets.TwoLayerNet(20, 7, 3),
+    "multi-tanh": lambda: nets.MultiLayerNet(20, [7, 5], 3, activation="tanh", weight_decay_lambda=0.1),
+    "extend": lambda: nets.MultiLayerNetExtend(20, [7], 3, use_batchnorm=True, use_dropout=True),
+    "simple-conv": lambda: nets.SimpleConvNet((1, 12, 12), SMALL_CONV, hidden_size=6, output_size=3),
+    "float32": lambda: nets.MultiLayerNet(20, [6], 3, dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_a_saved_network_is_rebuilt_from_its_file_alone(tmp_path, name):
+    np.random.seed(0)
+    net = MAKERS[name]()
+    path = tmp_path / "net.npz"
+    net.save_params(path)
+    state = np.random.get_state()[1].copy()
+    back = nets.load(path)
+    assert (np.random.get_state()[1] == state).all()  # loading draws nothing from the user's stream
+    assert type(back) is type(net) and back.dtype == net.dtype
+    assert checkpoint.read_description(path) == net.describe()
+    x = np.random.rand(4, *((1, 12, 12) if name == "simple-conv" else (20,)))
+    assert_allclose(back.predict(x), net.predict(x), rtol=1e-12)
+
+
+def test_parameters_of_another_kind_are_refused_naming_both(tmp_path):
+    np.random.seed(0)
+    nets.MultiLayerNet(20, [7], 3, activation="tanh").save_params(tmp_path / "tanh.npz")
+    relu = nets.MultiLayerNet(20, [7], 3)
+    before = {k: v.copy() for k, v in relu.params.items()}
+    with pytest.raises(
+        ValueError, match=r"holds the parameters of MultiLayerNet\(.*activation='tanh'.*not of this"
+    ):
+        relu.load_params(tmp_path / "tanh.npz")
+    for k in before:
+        assert (relu.params[k] == before[k]).all()
+    other = nets.MultiLayerNet(20, [7], 3, activation="tanh", weight_decay_lambda=0.5, weight_init_std=0.1)
+    other.load_params(tmp_path / "tanh.npz")  # training-only arguments may differ
+    nets.MultiLayerNet(20, [7], 3, activation="tanh", dtype=np.float32).load_params(tmp_path / "tanh.npz")
+
+
+def test_files_without_a_description_still_load_but_cannot_rebuild(tmp_path):
+    np.random.seed(0)
+    net = nets.TwoLayerNet(5, 4, 3)
+    checkpoint.save(tmp_path / "old.npz", net.params)  # as an older fastbp wrote them
+    nets.TwoLayerNet(5, 4, 3).load_params(tmp_path / "old.npz")
+    assert checkpoint.read_description(tmp_path / "old.npz") is None
+    with pytest.raises(ValueError, match="does not describe its network"):
+        nets.load(tmp_path / "old.npz")
+    with pytest.raises(ValueError, match="reserved"):
+        checkpoint.save(tmp_path / "x.npz", {checkpoint.DESCRIPTION_KEY: np.zeros(2)})
+
+
+def test_a_user_built_network_saves_without_a_description(tmp_path):
+    from fastbp import layers as L
+
+    rng = np.random.default_rng(0)
+    seq = nets.Sequential([L.Affine(rng.standard_normal((4, 3)), np.zeros(3))])
+    assert seq.describe() is None
+    seq.save_params(tmp_path / "s.npz")
+    seq.load_params(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match="does not describe"):
+        nets.load(tmp_path / "s.npz")
