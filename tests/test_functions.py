@@ -1,11 +1,10 @@
-"""The book's free functions (fastbp.functions) and numerical_gradient (fastbp.gradient)."""
+"""The book's free functions (fastbp.functions); numerical_gradient is in test_gradient.py."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastbp import functions as F
-from fastbp.gradient import numerical_gradient, numerical_gradient_1d, numerical_gradient_2d
 
 
 def test_elementwise_functions():
@@ -150,37 +149,3 @@ def test_softmax_loss_is_stable(rng):
     t = np.array([0, 4, 2, 1])
     assert F.softmax_loss(x, t) == pytest.approx(F.cross_entropy_error(F.softmax(x), t), rel=1e-13)
     assert F.softmax_loss(np.array([[1e4, -1e4]]), np.array([1])) == pytest.approx(2e4)
-
-
-def test_numerical_gradient_perturbs_in_place_and_restores(rng):
-    x = rng.standard_normal((3, 4))
-    before = x.copy()
-    seen = []
-
-    def f(v):
-        seen.append(v is x)
-        return np.sum(x**2)  # reads the outer array, as the book's lambdas do
-
-    g = numerical_gradient(f, x)
-    assert all(seen)
-    assert_array_equal(x, before)
-    assert_allclose(g, 2 * x, rtol=1e-7)
-
-
-def test_numerical_gradient_variants(rng):
-    x = rng.standard_normal(5)
-    assert_allclose(numerical_gradient_1d(lambda v: np.sum(v**3), x), 3 * x**2, rtol=1e-6)
-    X = rng.standard_normal((3, 2))
-    assert_allclose(numerical_gradient_2d(lambda v: np.sum(v**2), X), 2 * X, rtol=1e-7)
-
-
-def test_numerical_gradient_refuses_integer_arrays():
-    # the book's version returns garbage here ([5000, 15000] for [2, 4])
-    with pytest.raises(TypeError, match="x must be a float array, got dtype int64"):
-        numerical_gradient(lambda v: np.sum(v**2), np.array([1, 2]))
-    with pytest.raises(TypeError, match="x must be a NumPy array"):
-        numerical_gradient(lambda v: v**2, 3.0)
-    ro = np.ones(2)
-    ro.setflags(write=False)
-    with pytest.raises(ValueError, match="x must be writeable"):
-        numerical_gradient(lambda v: np.sum(v), ro)
