@@ -13,14 +13,16 @@ general path with the same errors.
 Differences from the book, all deliberate:
 
 - ``cross_entropy_error`` is the exact ``-mean(log y[t])``, without the book's 1e-7 inside the log
-  (a zero probability gives inf, the true value, without a warning); ``softmax_loss`` works from the
-  logits by log-sum-exp, so it is finite for any finite input. Labels outside [0, C) are an error.
+  (a zero probability gives inf, the true value, with NumPy's divide-by-zero warning); ``softmax_loss``
+  works from the logits by log-sum-exp, so it is finite for any finite input. Labels outside [0, C)
+  are an error.
 - ``step_function`` returns int64 (the book's ``np.int`` no longer exists in NumPy).
 - ``sigmoid_grad`` evaluates the sigmoid once (the book's twice; the values are the same).
 
 ``sigmoid`` overflows as the book's does: exp(-x) is inf for x < -709 (float64), so the result is
-exactly 0, with NumPy's "overflow encountered in exp" RuntimeWarning. Silencing it with
-``np.errstate`` cost 1.2 us per call, 75% of the book's whole sigmoid on 3 elements.
+exactly 0, with NumPy's "overflow encountered in exp" RuntimeWarning. NumPy's floating-point
+warnings are left as they are: silencing one with ``np.errstate`` costs 0.8-1.2 us per call, half the
+book's whole sigmoid on 3 elements and a fifth of its cross_entropy_error on a batch of 100.
 """
 
 from __future__ import annotations
@@ -70,10 +72,6 @@ _max, _min, _sum = np.maximum.reduce, np.minimum.reduce, np.add.reduce
 
 # np.arange(n) for the row index of a fancy gather, sliced from one cached array (0.2 us, not 0.6 us)
 _ROWS = _frozen(np.arange(1024))
-
-
-def _rows(n: int) -> np.ndarray:
-    return _ROWS[:n] if n <= _ROWS.size else np.arange(n)
 
 
 def identity_function(x):
@@ -186,28 +184,27 @@ def cross_entropy_error(y, t):
     """-(1/N) sum_i log y[i, t_i] for probabilities y (N, C), or (C,) as one sample.
 
     t: N class indices (any integer dtype; a 0-d array or a 1-element array for one sample), or
-    one-hot rows of y's size (then t = argmax, as the book). A zero probability gives inf.
+    one-hot rows of y's size (then t = argmax, as the book). A zero probability gives inf, with
+    NumPy's divide-by-zero RuntimeWarning from the log.
     """
     if type(y) is np.ndarray and type(t) is np.ndarray and y.dtype.kind == "f":
-        if y.ndim == 2:
-            n, c = y.shape
+        n = y.shape[0]
+        if y.ndim == 2 and n:
+            c, kind = y.shape[1], t.dtype.kind
             if t.size == y.size:  # one-hot
                 idx = (t if t.ndim == 2 else t.reshape(n, c)).argmax(axis=1)
-            elif t.size == n and t.dtype.kind in "iu":
+            elif t.size == n and kind in "iu":
                 idx = t if t.ndim == 1 else t.reshape(n)
-                if t.dtype.kind == "i" and n and _min(idx) < 0:  # would silently wrap around
+                if kind == "i" and _min(idx) < 0:  # a negative label would wrap around silently
                     _bad_labels(c, "cross_entropy_error")
             else:
                 idx = None
-            if idx is not None and n:
+            if idx is not None:
                 try:
-                    p = y[_rows(n), idx]
+                    p = y[_ROWS[:n] if n <= _ROWS.size else np.arange(n), idx]
                 except IndexError:  # a label >= C
                     _bad_labels(c, "cross_entropy_error")
-                if _min(p) > 0:  # the common case: cheaper than np.errstate (0.7 us vs 1.2 us)
-                    return -_sum(np.log(p)) / n
-                with np.errstate(divide="ignore"):  # log 0 = -inf: the loss is inf, exactly
-                    return -_sum(np.log(p)) / n
+                return -_sum(np.log(p)) / n
         elif y.ndim == 1:  # one sample: a scalar gather and a scalar log
             c = y.shape[0]
             if t.size == c:
@@ -219,13 +216,9 @@ def cross_entropy_error(y, t):
             if k is not None:
                 if not 0 <= k < c:
                     _bad_labels(c, "cross_entropy_error")
-                p = y[k]
-                if p == 0:  # -log 0 = inf, without the divide-by-zero warning
-                    return p.dtype.type(np.inf)
-                return -np.log(p)
+                return -np.log(y[k])
     y, t = _as_rows(y, t, "cross_entropy_error")
-    with np.errstate(divide="ignore"):
-        return -np.sum(np.log(y[np.arange(y.shape[0]), t])) / y.shape[0]
+    return -np.sum(np.log(y[np.arange(y.shape[0]), t])) / y.shape[0]
 
 
 def softmax_loss(X, t):
