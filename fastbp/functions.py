@@ -4,11 +4,12 @@ These are the chapter 3-4 building blocks that scripts call on whole arrays; the
 compiled kernels instead. Elementwise results are bit for bit the book's: the same NumPy ufuncs in the
 same order, applied in place on one buffer where the book allocates a temporary per step.
 
-Speed: the scripts call these on arrays of 2 to 10,000 elements, where a NumPy ufunc costs ~0.4 us
-and a Numba call more (measured in ``bench/bench_functions.py``: AVX-512 ``np.exp`` is also faster
-than Numba's and differs from it in the last bit). So there is no Numba here, and the argument checks
-cost one type and one dtype test on the common path (a float ndarray); anything else takes the slow,
-general path with the same errors.
+Speed (``bench/bench_functions.py``): the scripts call these on arrays of 2 to 10,000 elements, where
+each NumPy ufunc call costs ~0.4 us. There is no Numba here: a compiled sigmoid, tried on this
+project's machine (AVX-512), was faster on 3 elements (0.6 vs 1.8 us) but 2.5x slower on (100, 50),
+and its exp (libm's) differs from NumPy's SIMD exp in the last bit, so its numbers would not be the
+book's. The argument checks cost one type and one dtype test on the common path (a float ndarray);
+anything else takes the slow, general path with the same errors.
 
 Differences from the book, all deliberate:
 
