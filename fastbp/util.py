@@ -19,18 +19,24 @@ _SMOOTH_HALF = 5  # an 11-point Kaiser window (beta = 2)
 
 
 def smooth_curve(x):
-    """The curve convolved with a normalised 11-point Kaiser window (beta 2), same length as x.
+    """The curve convolved with a normalised 11-point Kaiser window (beta 2): y_j = sum_k w_k x_(j-5+k).
 
-    The ends are extended by reflection (x[5], ..., x[1] before the start; likewise after the end),
-    so the output has no edge drop.
+    x: 1-D with more than 5 points -> float64, x's length. The book's values, ends included: past
+    the start the signal is reflected without repeating x[0] (x[5], ..., x[1]), past the end
+    reflected repeating the last point (x[-1], ..., x[-5]), as the book's padding by
+    ``x[window_len-1:0:-1]`` and ``x[-1:-window_len:-1]`` does (only the 5 points nearest each end
+    reach the output once the book drops its first and last 5).
+
+    For 6 to 10 points the book's function returns a shorter array (0 to 9 points: its start padding
+    is cut short); this one returns len(x) points by the same rule.
     """
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or x.size <= _SMOOTH_HALF:
-        raise ValueError(
-            f"smooth_curve: x must be 1-D with more than {_SMOOTH_HALF} points, got shape {x.shape}"
-        )
-    w = np.kaiser(2 * _SMOOTH_HALF + 1, 2)
-    return np.convolve(np.pad(x, _SMOOTH_HALF, mode="reflect"), w / w.sum(), mode="valid")
+    h = _SMOOTH_HALF
+    if x.ndim != 1 or x.size <= h:
+        raise ValueError(f"smooth_curve: x must be 1-D with more than {h} points, got shape {x.shape}")
+    w = np.kaiser(2 * h + 1, 2)
+    padded = np.concatenate((x[h:0:-1], x, x[-1 : -h - 1 : -1]))
+    return np.convolve(w / w.sum(), padded, mode="valid")
 
 
 def shuffle_dataset(x, t):

@@ -1,11 +1,10 @@
-"""The book's free functions (fastbp.functions) and numerical_gradient (fastbp.gradient)."""
+"""The book's free functions (fastbp.functions); numerical_gradient is in test_gradient.py."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastbp import functions as F
-from fastbp.gradient import numerical_gradient, numerical_gradient_1d, numerical_gradient_2d
 
 
 def test_elementwise_functions():
@@ -19,9 +18,54 @@ def test_elementwise_functions():
     assert_array_equal(F.relu_grad(x), [0.0, 1.0, 1.0])  # the book's function: 1 at x = 0
 
 
-def test_sigmoid_has_no_overflow_warning():
-    # filterwarnings = error: an overflow RuntimeWarning would fail this test
-    assert_array_equal(F.sigmoid(np.array([-1e4, 1e4])), [0.0, 1.0])
+def test_sigmoid_overflows_as_the_books():
+    # exp(1e4) is inf: the result is exactly 0, with NumPy's warning (silencing it cost 1.2 us a call)
+    with pytest.warns(RuntimeWarning, match="overflow encountered in exp"):
+        assert_array_equal(F.sigmoid(np.array([-1e4, 1e4])), [0.0, 1.0])
+
+
+# What the book computes, operation by operation (BOOK_API.md): fastbp must give the same bits.
+def book_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def book_softmax(x):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64, np.uint8])
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (1, 784), (7, 5), (2, 3, 4)])
+def test_elementwise_functions_are_the_books_bit_for_bit(rng, shape, dtype):
+    x = (10 * rng.standard_normal(shape)).astype(dtype)
+    if x.size >= 5 and x.dtype.kind == "f":  # signed zeros, NaN and infinities keep their bits too
+        x.flat[:5] = [-0.0, 0.0, np.nan, np.inf, -np.inf]
+    x0 = x.copy()
+    with np.errstate(all="ignore"):  # float16 overflows at exp(11); -uint8 wraps around
+        pairs = [
+            (F.sigmoid(x), book_sigmoid(x)),
+            (F.relu(x), np.maximum(0, x)),
+            (F.step_function(x), np.array(x > 0, dtype=np.int64)),
+            (F.sigmoid_grad(x), (1.0 - book_sigmoid(x)) * book_sigmoid(x)),
+        ]
+        if shape:  # x - max(x) wraps around for uint8 too, as in the book
+            pairs.append((F.softmax(x), book_softmax(x)))
+    for got, want in pairs:
+        assert type(got) is type(want)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+    assert_array_equal(x, x0)  # the in-place fast paths never write into x
+
+
+def test_elementwise_functions_take_lists_and_scalars():
+    assert_array_equal(F.sigmoid([0.0, 1.0]), book_sigmoid(np.array([0.0, 1.0])))
+    assert F.sigmoid(0.0) == 0.5
+    assert_array_equal(F.relu([-1, 2]), [0, 2])
+    assert_array_equal(F.step_function(3.0), 1)
+    assert_array_equal(F.softmax([1.0, 1.0]), [0.5, 0.5])
+    for fn in (F.sigmoid, F.relu, F.step_function, F.softmax):
+        with pytest.raises(TypeError, match=f"{fn.__name__}: x must be a numeric array, got dtype <U1"):
+            fn(np.array(["a"]))
 
 
 @pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
@@ -56,15 +100,50 @@ def test_cross_entropy_error_label_forms():
     assert F.cross_entropy_error(y, np.eye(3)[[1, 0]]) == pytest.approx(want, rel=1e-15)
     assert F.cross_entropy_error(y[0], np.array([0.0, 1.0, 0.0])) == pytest.approx(-np.log(0.6))
     assert F.cross_entropy_error(y[0], np.array(1)) == pytest.approx(-np.log(0.6))
-    assert F.cross_entropy_error(np.array([[0.0, 1.0]]), np.array([0])) == np.inf  # exact, no warning
 
 
 def test_cross_entropy_error_rejects_bad_labels():
     y = np.full((2, 3), 1 / 3)
+    outside = r"cross_entropy_error: t holds a class index outside \[0, 3\)"
+    for bad in (3, -1, -4):
+        for dtype in (np.int64, np.int8):
+            with pytest.raises(ValueError, match=outside):
+                F.cross_entropy_error(y, np.array([0, bad], dtype))
+            with pytest.raises(ValueError, match=outside):
+                F.cross_entropy_error(y[0], np.array(bad, dtype))
     with pytest.raises(ValueError, match=r"class index outside \[0, 3\)"):
-        F.cross_entropy_error(y, np.array([0, 3]))
+        F.cross_entropy_error(y, np.array([0, 3], np.uint8))
     with pytest.raises(ValueError, match="t must be 2 integer class indices or one-hot rows"):
         F.cross_entropy_error(y, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="t must be 2 integer class indices or one-hot rows"):
+        F.cross_entropy_error(y, np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match="cross_entropy_error: y must be a numeric array"):
+        F.cross_entropy_error(np.array(["a", "b"]), np.array([0]))
+
+
+@pytest.mark.parametrize("n", [1, 3, 100, 2000])
+def test_cross_entropy_error_every_label_form_agrees(rng, n):
+    y = book_softmax(rng.standard_normal((n, 10)))
+    k = rng.integers(0, 10, n)
+    want = -np.sum(np.log(y[np.arange(n), k])) / n
+    forms = [k, k.astype(np.uint8), k.astype(np.int32), k.reshape(n, 1), np.eye(10)[k], np.eye(10)[k].ravel()]
+    for t in forms:
+        assert F.cross_entropy_error(y, t) == want
+        assert F.cross_entropy_error(y.tolist(), t.tolist()) == want
+    if n == 1:  # one sample as a 1-D row: the same number as the (1, C) batch
+        for t in (k, k.reshape(()), k.astype(np.uint8), np.eye(10)[k][0]):
+            assert F.cross_entropy_error(y[0], t) == want
+    assert F.cross_entropy_error(y.astype(np.float32), k).dtype == np.float32
+
+
+def test_cross_entropy_error_of_a_zero_probability_is_inf():
+    y = np.array([[0.0, 1.0], [0.5, 0.5]])
+    with pytest.warns(RuntimeWarning, match="divide by zero encountered in log"):
+        assert F.cross_entropy_error(y, np.array([0, 1])) == np.inf
+    with pytest.warns(RuntimeWarning, match="divide by zero encountered in log"):
+        assert F.cross_entropy_error(y[0], np.array([1.0, 0.0])) == np.inf
+    with pytest.warns(RuntimeWarning, match="divide by zero encountered in log"):
+        assert F.cross_entropy_error(y.tolist(), [0, 1]) == np.inf
 
 
 def test_softmax_loss_is_stable(rng):
@@ -72,37 +151,3 @@ def test_softmax_loss_is_stable(rng):
     t = np.array([0, 4, 2, 1])
     assert F.softmax_loss(x, t) == pytest.approx(F.cross_entropy_error(F.softmax(x), t), rel=1e-13)
     assert F.softmax_loss(np.array([[1e4, -1e4]]), np.array([1])) == pytest.approx(2e4)
-
-
-def test_numerical_gradient_perturbs_in_place_and_restores(rng):
-    x = rng.standard_normal((3, 4))
-    before = x.copy()
-    seen = []
-
-    def f(v):
-        seen.append(v is x)
-        return np.sum(x**2)  # reads the outer array, as the book's lambdas do
-
-    g = numerical_gradient(f, x)
-    assert all(seen)
-    assert_array_equal(x, before)
-    assert_allclose(g, 2 * x, rtol=1e-7)
-
-
-def test_numerical_gradient_variants(rng):
-    x = rng.standard_normal(5)
-    assert_allclose(numerical_gradient_1d(lambda v: np.sum(v**3), x), 3 * x**2, rtol=1e-6)
-    X = rng.standard_normal((3, 2))
-    assert_allclose(numerical_gradient_2d(lambda v: np.sum(v**2), X), 2 * X, rtol=1e-7)
-
-
-def test_numerical_gradient_refuses_integer_arrays():
-    # the book's version returns garbage here ([5000, 15000] for [2, 4])
-    with pytest.raises(TypeError, match="x must be a float array, got dtype int64"):
-        numerical_gradient(lambda v: np.sum(v**2), np.array([1, 2]))
-    with pytest.raises(TypeError, match="x must be a NumPy array"):
-        numerical_gradient(lambda v: v**2, 3.0)
-    ro = np.ones(2)
-    ro.setflags(write=False)
-    with pytest.raises(ValueError, match="x must be writeable"):
-        numerical_gradient(lambda v: np.sum(v), ro)
