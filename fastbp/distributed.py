@@ -31,6 +31,7 @@ elsewhere); everything else computes the same function of the global batch.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -255,6 +256,13 @@ class _Heartbeat:
         self.sends = []
         self.thread = threading.Thread(target=self._run, name="fastbp-heartbeat", daemon=True)
         self.thread.start()
+        # Stop before mpi4py finalizes MPI at exit (atexit runs last-registered first): no MPI call
+        # after MPI_Finalize. No goodbye there: a rank leaving without close() may have failed.
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        if not self.done.is_set():
+            self.stop(goodbye=False)
 
     def _send(self, tag: int) -> None:
         byte = np.zeros(1, np.uint8)
@@ -290,6 +298,7 @@ class _Heartbeat:
             self.done.wait(self.interval)
 
     def stop(self, goodbye: bool) -> None:
+        atexit.unregister(self._at_exit)
         self.done.set()
         self.thread.join()
         if goodbye:

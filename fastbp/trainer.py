@@ -143,7 +143,9 @@ class Trainer:
         if comm is not None:
             from . import distributed
 
-            distributed.require_mpi(where)
+            MPI = distributed.require_mpi(where)
+            if not isinstance(comm, MPI.Comm):
+                raise TypeError(f"{where}: comm must be an mpi4py communicator, got {type(comm).__name__}")
             distributed.check_batch(mini_batch_size, comm.Get_size(), where)
         self.network = network
         self.verbose = verbose
