@@ -12,6 +12,16 @@ script gives the same numbers. Beyond the book, all keyword-only and off by defa
   book does; ``"epoch_end"`` evaluates when a whole epoch of samples has been drawn, and after the last
   step, so that each record covers the epoch before it.
 - ``check_finite``: raise :class:`TrainingDiverged` as soon as a step's loss is NaN or infinite.
+- ``comm``: an mpi4py communicator: data-parallel training (:mod:`fastbp.distributed`). Every rank
+  constructs the Trainer alike; ``mini_batch_size`` is the global batch (a multiple of the number of
+  ranks), each rank computes the gradient of its slice, one allreduce averages them, and every rank
+  takes the same step. Rank 0's parameters and ``np.random`` state are broadcast first, so every rank
+  draws the same batches. Rank 0 alone prints and evaluates; ``check_every`` steps apart the ranks
+  compare parameter checksums (:class:`fastbp.distributed.RanksDiverged`).
+- ``checkpoint``, ``checkpoint_every``: write a training checkpoint (:mod:`fastbp.train_state`) to
+  ``checkpoint`` every ``checkpoint_every`` steps and at the end of ``train``; ``checkpoint_meta``
+  is stored with it. :meth:`Trainer.resume` reads one and makes ``train`` continue to ``max_iter``
+  with the same draws, ending with the parameters of the uninterrupted run. Rank 0 writes.
 
 ``first_step_seconds`` (the first step: Numba compiles the kernels there on a cold cache) and
 ``train_seconds`` (all steps, evaluations excluded) time the run.
@@ -19,12 +29,14 @@ script gives the same numbers. Beyond the book, all keyword-only and off by defa
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 import numpy as np
 
 from . import optimizer as _optimizer
+from . import train_state as _state
 
 __all__ = ["Trainer", "TrainingDiverged"]
 
@@ -87,6 +99,11 @@ class Trainer:
         iterations=None,
         evaluate_at="book",
         check_finite=False,
+        comm=None,
+        check_every=100,
+        checkpoint=None,
+        checkpoint_every=None,
+        checkpoint_meta=None,
     ):
         where = "Trainer"
         for name in ("params", "gradient", "loss", "accuracy"):
@@ -108,6 +125,13 @@ class Trainer:
             isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1
         ):
             raise ValueError(f"{where}: iterations must be None or a positive integer, got {iterations!r}")
+        for name, v in (("check_every", check_every), ("checkpoint_every", checkpoint_every)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                raise ValueError(f"{where}: {name} must be None or a positive integer, got {v!r}")
+        if checkpoint_every is not None and checkpoint is None:
+            raise ValueError(f"{where}: checkpoint_every needs checkpoint (the file to write)")
+        if checkpoint is not None and not isinstance(checkpoint, (str, bytes, os.PathLike)):
+            raise TypeError(f"{where}: checkpoint must be a path, got {type(checkpoint).__name__}")
         if evaluate_at not in EVALUATE_AT:
             raise ValueError(f"{where}: evaluate_at must be one of {EVALUATE_AT}, got {evaluate_at!r}")
         k = evaluate_sample_num_per_epoch
@@ -115,6 +139,14 @@ class Trainer:
             raise ValueError(
                 f"{where}: evaluate_sample_num_per_epoch must be None or a positive integer, got {k!r}"
             )
+        self.rank, self.size, self.parallel = 0, 1, None
+        if comm is not None:
+            from . import distributed
+
+            MPI = distributed.require_mpi(where)
+            if not isinstance(comm, MPI.Comm):
+                raise TypeError(f"{where}: comm must be an mpi4py communicator, got {type(comm).__name__}")
+            distributed.check_batch(mini_batch_size, comm.Get_size(), where)
         self.network = network
         self.verbose = verbose
         self.x_train, self.t_train = x_train, t_train
@@ -151,9 +183,19 @@ class Trainer:
         self._bar = None
         self._epoch_start = time.perf_counter()
         self._epoch_iter = 0
+        self._remaining = None
+        self.check_every = check_every
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.checkpoint_meta = checkpoint_meta
+        if comm is not None:  # last: a collective, after every check that could refuse on one rank only
+            from .distributed import DataParallel
+
+            self.parallel = DataParallel(network, comm)
+            self.rank, self.size = self.parallel.rank, self.parallel.size
+            np.random.set_state(comm.bcast(np.random.get_state(), root=0))  # the same batches everywhere
 
     def _say(self, line: str):
-        if self.verbose:
+        if self.verbose and self.rank == 0:
             self.write(line)
 
     def write(self, line: str):
@@ -179,13 +221,20 @@ class Trainer:
         """One mini-batch step; evaluates and prints when an epoch boundary is reached."""
         start = time.perf_counter()
         batch_mask = np.random.choice(self.train_size, self.batch_size)
+        dp = self.parallel
+        if dp is not None:  # this rank's slice of the global batch
+            batch_mask = batch_mask[self.rank * self._local : (self.rank + 1) * self._local]
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
 
         grads = self.network.gradient(x_batch, t_batch)
+        if dp is not None:
+            grads = dp.average(grads)
         self.optimizer.update(self.network.params, grads)
 
         loss = self.network.loss(x_batch, t_batch)
+        if dp is not None:
+            loss = dp.mean(loss)  # equal slices: the mean of their losses is the global batch's
         seconds = time.perf_counter() - start
         if self.first_step_seconds is None:
             self.first_step_seconds = seconds
@@ -199,10 +248,54 @@ class Trainer:
             )
 
         if self._evaluation_due():
-            self._evaluate(loss)
+            if self.rank == 0:
+                self._evaluate(loss)
+            else:
+                self.current_epoch += 1
         self.current_iter += 1
+        if dp is not None and self.check_every and self.current_iter % self.check_every == 0:
+            dp.check(self.current_iter)
+        if self.checkpoint_every and self.current_iter % self.checkpoint_every == 0:
+            self.save_checkpoint()
         if self._bar is not None:
             self._bar.update(1)
+
+    @property
+    def _local(self) -> int:
+        return self.batch_size // self.size
+
+    def save_checkpoint(self, path=None):
+        """Write the training state (parameters, optimizer state, counters, lists, the global
+        generator's state) to ``path`` (default: the ``checkpoint`` given), atomically; rank 0 only."""
+        path = self.checkpoint if path is None else path
+        if path is None:
+            raise ValueError("Trainer.save_checkpoint: path is None and the trainer has no checkpoint")
+        if self.rank == 0:
+            _state.save(path, self, self.checkpoint_meta)
+
+    def resume(self, path):
+        """Continue from the checkpoint at ``path``: ``train`` then runs the remaining steps up to
+        ``max_iter``. Returns the ``checkpoint_meta`` stored with it. Collective with ``comm``: rank 0
+        reads the file and sends it to the others; every rank raises the same error if it is refused."""
+        where = "Trainer.resume"
+        got = err = None
+        if self.rank == 0:
+            try:
+                got = _state.read(path, where)
+            except (OSError, ValueError) as e:
+                err = e
+        if self.parallel is not None:
+            got, err = self.parallel.comm.bcast((got, err), root=0)
+        if err is not None:
+            raise err
+        meta, arrays = got
+        if meta["iteration"] > self.max_iter:
+            raise ValueError(
+                f"{where}: the checkpoint is at step {meta['iteration']}, past this run's {self.max_iter}"
+            )
+        _state.apply(self, meta, arrays, where)
+        self._remaining = self.max_iter - self.current_iter
+        return meta["user"]
 
     def _evaluate(self, loss):
         seconds = time.perf_counter() - self._epoch_start
@@ -234,17 +327,34 @@ class Trainer:
         self._epoch_iter = self.current_iter + 1
 
     def train(self):
-        """``max_iter`` steps, then the final accuracy on the whole test set."""
+        """``max_iter`` steps (after :meth:`resume`: the remaining ones), then the final accuracy on the
+        whole test set (rank 0; other ranks return None)."""
         self._bar = _progress_bar(self.max_iter, self.progress)
         self._epoch_start = time.perf_counter()
         self._epoch_iter = self.current_iter
+        steps = self.max_iter if self._remaining is None else self._remaining
+        self._remaining = None
+        dp = self.parallel
+        if dp is not None:
+            dp.watch()
+        ok = False
         try:
-            for _ in range(self.max_iter):
+            for _ in range(steps):
                 self.train_step()
+            if self.checkpoint is not None and not (
+                self.checkpoint_every and self.current_iter % self.checkpoint_every == 0
+            ):
+                self.save_checkpoint()
+            ok = True
         finally:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
+            if dp is not None:  # after a failure no goodbye: the peers notice and exit, not hang
+                dp.close(goodbye=ok)
+        if self.rank != 0:
+            self.final_test_acc = None
+            return None
         test_acc = self.network.accuracy(self.x_test, self.t_test)
         self.final_test_acc = test_acc
         self._say("=============== Final Test Accuracy ===============")

@@ -64,7 +64,8 @@ def main(argv=None) -> int:
         try:
             return COMMANDS[args.command](args, given)
         except UsageError as e:
-            print(f"{command}: error: {e}", file=sys.stderr)
+            if not getattr(e, "quiet", False):  # (--distributed: rank 0 alone says it)
+                print(f"{command}: error: {e}", file=sys.stderr)
             return 2
         except MnistError as e:
             print(f"{command}: error: {_one_line_per_file(str(e))}", file=sys.stderr)

@@ -95,7 +95,25 @@ def build() -> argparse.ArgumentParser:
         "--save",
         metavar="PATH",
         help="save the trained parameters (.npz) and, in PATH.json, the network's description "
-        "(read by fastbp evaluate)",
+        "(read by fastbp evaluate), and the training checkpoint PATH.ckpt (read by --resume)",
+    )
+    tr.add_argument(
+        "--save-every",
+        type=int,
+        metavar="N",
+        help="also write the training checkpoint PATH.ckpt (of --save PATH) every N steps",
+    )
+    tr.add_argument(
+        "--resume",
+        metavar="PATH",
+        help="continue the run whose --save PATH wrote PATH.ckpt, to the same total of steps "
+        "(give the same options otherwise)",
+    )
+    tr.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI: mpiexec -n K fastbp train --distributed ...; --batch-size is the "
+        "global batch (a multiple of K); rank 0 prints, evaluates and saves (needs fastbp[mpi])",
     )
     tr.add_argument("--plot", metavar="PNG", help="save learning curves (needs matplotlib)")
     tr.add_argument(

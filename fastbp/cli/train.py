@@ -6,7 +6,9 @@ network's description to ``PATH.json``, so that ``fastbp evaluate PATH`` can reb
     {"format": "fastbp-network", "version": 1, "net": "multi-layer", "class": "MultiLayerNet",
      "args": {"input_size": 784, "hidden_size_list": [100], ...}, "dtype": "float64", ...}
 
-(The weights file holds only arrays: ``checkpoint.py`` does not store the architecture yet.)
+(The weights file holds only arrays: ``checkpoint.py`` does not store the architecture yet.) It also
+writes the training checkpoint ``PATH.ckpt``, which ``--resume PATH`` continues; ``--distributed``
+trains on every MPI rank (``runs.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import checks
+from . import checks, runs
 from .checks import UsageError
 from .parser import DEFAULT_EPOCHS, DEFAULT_LR, option
 
@@ -204,10 +206,10 @@ class Row(NamedTuple):
         return f"{self.epoch:>6.4g} {self.loss:>8.4f} {self.train_acc:>9.4f} {self.test_acc:>8.4f} {timing}"
 
 
-def _row(trainer, rec: dict, prev_steps: int) -> Row:
+def _row(trainer, rec: dict, prev_steps: int, first: bool) -> Row:
     done = rec["iteration"] + 1
     steps, seconds = rec["steps"], rec["seconds"]
-    if prev_steps == 0:  # this interval holds the first step
+    if first:  # this interval holds the first step
         steps, seconds = steps - 1, seconds - trainer.first_step_seconds
     ok = steps > 0 and seconds > 0
     return Row(
@@ -226,6 +228,9 @@ def run_train(args, given: set[str]) -> int:
     from ..trainer import Trainer
 
     desc = check_train_args(args, given)
+    runs.check_options(args)
+    comm, rank, size = runs.world(args)
+    say = print if rank == 0 else runs.silent  # rank 0 alone prints
     plt = _pyplot() if args.plot else None
     t0 = time.perf_counter()
     name, ((x_train, t_train), (x_test, t_test)) = load_data(
@@ -241,16 +246,16 @@ def run_train(args, given: set[str]) -> int:
     hidden = desc["args"].get("hidden_size_list") or [desc["args"]["hidden_size"]]
     extras = [f"dropout {args.dropout:g}"] if args.dropout is not None else []
     extras += ["batch norm"] if args.batch_norm else []
-    print(
+    say(
         f"{desc['class']} {'x'.join(map(str, x_train.shape[1:]))}-{'-'.join(map(str, hidden))}-10"
         f"{''.join(', ' + e for e in extras)}, {args.optimizer} lr {lr:g}, batch {args.batch_size}, "
         f"{args.dtype}, backend {args.backend}; {name}: {n} train / {x_test.shape[0]} test "
         f"(loaded in {load_s:.2f} s)"
     )
-    rows, seen = [], [0]
+    rows, seen, start = [], [0], 0
 
     def report(rec):
-        row = _row(trainer, rec, seen[0])
+        row = _row(trainer, rec, seen[0], seen[0] == start)
         seen[0] = rec["iteration"] + 1
         rows.append(row)
         trainer.write(row.line())
@@ -271,26 +276,52 @@ def run_train(args, given: set[str]) -> int:
         iterations=args.iterations,
         evaluate_at="epoch_end",
         check_finite=True,
+        comm=comm,
+        checkpoint=runs.checkpoint_path(args.save) if args.save else None,
+        checkpoint_every=args.save_every,
     )
-    print(f"{'epoch':>6} {'loss':>8} {'train acc':>9} {'test acc':>8} {'s/epoch':>8} {'samples/s':>10}")
+    trainer.checkpoint_meta = runs.identity(args, desc, lr, trainer.max_iter, name)
+    if comm is not None:
+        runs.say_ranks(comm, say, args.batch_size)
+    if args.resume:
+        path = runs.resume_path(args.resume)
+        try:
+            stored = trainer.resume(path)
+        except (OSError, ValueError) as e:
+            raise runs.quiet(UsageError(str(e)), rank) from None
+        try:
+            runs.check_same_run(stored, trainer.checkpoint_meta, path)
+        except UsageError as e:
+            raise runs.quiet(e, rank) from None
+        say(f"resumed from {path} after step {trainer.current_iter} of {trainer.max_iter}")
+    start = seen[0] = trainer.current_iter
+    say(f"{'epoch':>6} {'loss':>8} {'train acc':>9} {'test acc':>8} {'s/epoch':>8} {'samples/s':>10}")
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported below
             test_acc = trainer.train()
     except KeyboardInterrupt:
-        print(f"interrupted after {trainer.current_iter} of {trainer.max_iter} steps", flush=True)
+        say(f"interrupted after {trainer.current_iter} of {trainer.max_iter} steps", flush=True)
         raise
-    steady = trainer.train_seconds - trainer.first_step_seconds
-    later = trainer.max_iter - 1
-    timing = f"first step (compilation) {trainer.first_step_seconds:.2f} s"
-    if later and steady > 0:
+    if rank != 0:
+        return 0
+    first = trainer.first_step_seconds or 0.0  # (None: resumed at the end, no step left)
+    steady = trainer.train_seconds - first
+    later = trainer.max_iter - start - 1
+    timing = f"first step (compilation) {first:.2f} s"
+    if later > 0 and steady > 0:
         timing += (
             f", then {steady / later * trainer.iter_per_epoch:.3f} s/epoch, "
             f"{later * trainer.batch_size / steady:.0f} samples/s"
         )
-    print(f"final test accuracy {test_acc:.4f}; {trainer.max_iter} step{'s' if later else ''}: {timing}")
+    print(
+        f"final test accuracy {test_acc:.4f}; {trainer.max_iter - start} step{'s' if later else ''}: {timing}"
+    )
     if args.save:
         _save(net, desc, args.save, name)
-        print(f"saved parameters to {args.save} and the network's description to {args.save}.json")
+        print(
+            f"saved parameters to {args.save}, the network's description to {args.save}.json and the "
+            f"training checkpoint to {runs.checkpoint_path(args.save)}"
+        )
     if plt is not None:
         _plot(plt, rows, args.plot)
         print(f"saved learning curves to {args.plot}")
