@@ -158,7 +158,7 @@ class DataParallel:
 
     def broadcast_parameters(self) -> None:
         """Copy rank 0's parameters (and batch norm's running statistics) into every rank's, in place."""
-        extra = getattr(self.network, "_extra_state", None)  # BN statistics (Network's checkpoint hook)
+        extra = getattr(self.network, "extra_state", None)  # BN statistics (Network's checkpoint hook)
         arrays = {**self.network.params, **(extra() if extra is not None else {})}
         for a in arrays.values():
             self.comm.Bcast(a, root=0)

@@ -19,6 +19,7 @@ have unchecked ``_forward``/``_backward(dout, needs_dx)``, which the graph calls
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 __all__ = ["Graph", "Node"]
@@ -42,6 +43,8 @@ class Node:
     grad_slots: tuple[int, ...] = field(default=(), repr=False)  # -1: that input needs no gradient
     needs_dx: bool = field(default=True, repr=False)  # does any input need a gradient?
     fast: bool = field(default=False, repr=False)  # call the unchecked _forward/_backward
+    fwd: object = field(default=None, repr=False)  # the bound forward the pass calls
+    bwd: object = field(default=None, repr=False)  # the bound backward the pass calls
 
     @property
     def output(self) -> str:
@@ -72,6 +75,8 @@ class Graph:
         self._slot = {name: i for i, name in enumerate(self.inputs)}
         self._differentiable = {self._slot[name] for name in self.wrt}
         self._validate = bool(validate)
+        self._trusted = set(range(len(self.inputs)))  # slots produced by fastbp's own layers (or inputs)
+        self.skipped: list[Node] = []  # the nodes the last backward pass did not reach
 
     @classmethod
     def sequential(cls, layers, validate: bool = True) -> Graph:
@@ -88,8 +93,22 @@ class Graph:
     @validate.setter
     def validate(self, value: bool) -> None:
         self._validate = bool(value)
+        trusted = set(range(len(self.inputs)))
         for node in self.nodes:
-            node.fast = _fast(node.layer, self._validate)
+            self._bind(node, trusted)
+
+    def _bind(self, node: Node, trusted: set) -> None:
+        """Choose how a pass calls the node. The unchecked ``_forward``/``_backward`` only when the
+        graph does not validate, the layer is one of fastbp's own (a subclass that overrides
+        ``forward`` or ``backward`` runs its override), and every input comes from a graph input or
+        from such a layer (a user layer may return anything: what reads it checks it)."""
+        layer = node.layer
+        native = _native(type(layer))
+        node.fast = not self._validate and native and all(s in trusted for s in node.in_slots)
+        node.fwd = layer._forward if node.fast else layer.forward
+        node.bwd = layer._backward if node.fast else layer.backward
+        if native:
+            trusted.update(node.out_slots)
 
     def slot(self, name: str) -> int:
         """The slot index of a value (KeyError for a name not defined)."""
@@ -109,8 +128,9 @@ class Graph:
         ``inputs``: value names (default: the previous node's output, or the first graph input).
         ``n_grads``: how many leading inputs get a gradient (default all).
         ``kwargs``: names of ``forward`` keyword arguments the layer takes; by default ``train_flg``
-        for layers whose ``uses_train_flg`` is true (Dropout, BatchNormalization) and ``grad`` for
-        those whose ``uses_grad`` is (fused nodes that can skip work no backward will need).
+        for layers whose ``uses_train_flg`` is true (Dropout, BatchNormalization) or whose ``forward``
+        has a ``train_flg`` parameter (a user's Dropout written the book's way), and ``grad`` for those
+        whose ``uses_grad`` is (fused nodes that can skip work no backward will need).
         ``side_outputs``: names of further values the layer returns after its output (no gradient).
         """
         if inputs is None:
@@ -135,10 +155,7 @@ class Graph:
         if isinstance(n_grads, bool) or not isinstance(n_grads, int) or not 0 <= n_grads <= len(inputs):
             raise ValueError(f"Graph.add: n_grads must be an integer in [0, {len(inputs)}], got {n_grads!r}")
         if kwargs is None:
-            kwargs = tuple(
-                k for k, flag in (("train_flg", "uses_train_flg"), ("grad", "uses_grad"))
-                if getattr(layer, flag, False)
-            )  # fmt: skip
+            kwargs = _keywords(layer)
         in_slots = tuple(self._slot[name] for name in inputs)
         grad_slots = tuple(s if s in self._differentiable else -1 for s in in_slots[:n_grads])
         out_slots = []
@@ -147,37 +164,41 @@ class Graph:
             out_slots.append(self._slot[name])
         node = Node(layer, inputs, outputs, n_grads, tuple(kwargs), in_slots, tuple(out_slots), grad_slots)
         node.needs_dx = any(s >= 0 for s in grad_slots)
-        node.fast = _fast(layer, self._validate)
+        self._bind(node, self._trusted)
         self._differentiable.add(out_slots[0])  # any node may hold parameters upstream of the output
         self.nodes.append(node)
         return outputs[0]
 
     def forward(self, *inputs, until: str | None = None, **kwargs):
         """Run the nodes in order on the graph inputs; returns the last node's output, or the value
-        ``until`` as soon as a node has produced it. ``kwargs`` (``train_flg``, ``grad``) go to the
-        nodes that take them."""
+        ``until`` as soon as it exists. ``kwargs`` (``train_flg``, ``grad``) go to the nodes that
+        take them."""
         if len(inputs) != len(self.inputs):
             raise TypeError(
                 f"Graph.forward: expected {len(self.inputs)} inputs {self.inputs}, got {len(inputs)}"
             )
         if not self.nodes:
             raise RuntimeError("Graph.forward: the graph has no nodes")
-        stop = -1 if until is None else self._slot[until]
+        stop = -1
+        if until is not None:
+            stop = self._slot.get(until, -1) if isinstance(until, str) else -1
+            if stop < 0:
+                raise ValueError(f"Graph.forward: until names no value of this graph: {until!r}")
+            if stop < len(inputs):
+                return inputs[stop]
         vals = [None] * len(self._slot)
         vals[: len(inputs)] = inputs
         for node in self.nodes:
-            layer = node.layer
-            fwd = layer._forward if node.fast else layer.forward
             args = [vals[s] for s in node.in_slots]
             if node.kwargs:
-                out = fwd(*args, **{k: kwargs[k] for k in node.kwargs if k in kwargs})
+                out = node.fwd(*args, **{k: kwargs[k] for k in node.kwargs if k in kwargs})
             else:
-                out = fwd(*args)
+                out = node.fwd(*args)
             slots = node.out_slots
             if len(slots) == 1:
                 vals[slots[0]] = out
             else:
-                for s, v in zip(slots, out, strict=True):
+                for s, v in zip(slots, out, strict=False):  # (a side output's node returns a tuple)
                     vals[s] = v
             if stop in slots:
                 return vals[stop]
@@ -193,18 +214,26 @@ class Graph:
             raise RuntimeError("Graph.backward: the graph has no nodes")
         grads = [None] * len(self._slot)
         grads[self.nodes[-1].out_slots[0]] = dout
+        skipped = self.skipped = []
         for node in reversed(self.nodes):
             s = node.out_slots[0]
             g = grads[s]
-            if g is None:  # this value does not reach the output
+            if g is None:  # this value does not reach the output (or a backward returned None)
+                skipped.append(node)
                 continue
             grads[s] = None
-            res = node.layer._backward(g, node.needs_dx) if node.fast else node.layer.backward(g)
+            res = node.bwd(g, node.needs_dx) if node.fast else node.bwd(g)
             if not node.needs_dx or res is None:
                 continue
             slots = node.grad_slots
             if node.n_grads == 1:
                 res = (res,)
+            elif not isinstance(res, (tuple, list)) or len(res) != node.n_grads:
+                raise TypeError(
+                    f"Graph.backward: {type(node.layer).__name__}.backward must return a tuple of "
+                    f"{node.n_grads} gradients (one per input {node.inputs[: node.n_grads]}), got "
+                    f"{type(res).__name__}"
+                )
             for slot, gi in zip(slots, res, strict=True):
                 if slot < 0:
                     continue
@@ -218,5 +247,39 @@ class Graph:
         return {name: grads[self._slot[name]] for name in self.wrt if grads[self._slot[name]] is not None}
 
 
-def _fast(layer, validate: bool) -> bool:
-    return not validate and hasattr(layer, "_forward") and hasattr(layer, "_backward")
+def _keywords(layer) -> tuple:
+    """The graph keyword arguments ``layer.forward`` takes (see ``Graph.add``)."""
+    names = []
+    if getattr(layer, "uses_train_flg", False):
+        names.append("train_flg")
+    else:
+        try:
+            if "train_flg" in inspect.signature(layer.forward).parameters:
+                names.append("train_flg")
+        except (TypeError, ValueError, AttributeError):  # (no forward, or no signature to read)
+            pass
+    if getattr(layer, "uses_grad", False):
+        names.append("grad")
+    return tuple(names)
+
+
+_NATIVE: dict[type, bool] = {}
+
+
+def _native(cls: type) -> bool:
+    """Whether instances of ``cls`` may be run through their unchecked ``_forward``/``_backward``:
+    they have them, and ``forward``/``backward`` come from the class that wrote the unchecked method
+    or from above it -- not from a subclass that overrode the checked method alone (a user's own
+    ``Relu`` with its own ``forward`` must run that ``forward``)."""
+    known = _NATIVE.get(cls)
+    if known is None:
+        known = _NATIVE[cls] = _owns(cls, "_forward", "forward") and _owns(cls, "_backward", "backward")
+    return known
+
+
+def _owns(cls: type, unchecked: str, checked: str) -> bool:
+    mro = cls.__mro__
+    at = next((i for i, k in enumerate(mro) if unchecked in k.__dict__), None)
+    if at is None:
+        return False
+    return not any(checked in k.__dict__ for k in mro[:at])

@@ -74,7 +74,7 @@ def save(path, trainer, user: dict | None = None) -> None:
     }
     arrays = {"meta.json": np.frombuffer(json.dumps(meta).encode(), np.uint8), "rng.keys": keys}
     arrays.update({f"param.{k}": v for k, v in net.params.items()})
-    extra = getattr(net, "_extra_state", None)  # BN statistics (Network's checkpoint hook)
+    extra = getattr(net, "extra_state", None)  # BN statistics (Network's checkpoint hook)
     arrays.update({f"extra.{k}": v for k, v in (extra() if extra is not None else {}).items()})
     for name, store in states.items():
         arrays.update({f"opt.{name}.{k}": v for k, v in store.items()})
@@ -116,7 +116,7 @@ def apply(trainer, meta: dict, arrays: dict, where: str = "resume") -> None:
         mine = trainer.batch_size if name == "batch_size" else trainer.train_size
         if meta[name] != mine:
             raise ValueError(f"{where}: the checkpoint's {name} is {meta[name]}, this trainer's is {mine}")
-    extra = getattr(net, "_extra_state", None)
+    extra = getattr(net, "extra_state", None)
     targets = {f"param.{k}": v for k, v in net.params.items()}
     targets.update({f"extra.{k}": v for k, v in (extra() if extra is not None else {}).items()})
     states = {}

@@ -330,9 +330,13 @@ def test_a_sequential_gets_the_fusions_and_gradients_of_multilayernet():
 
 
 class MyRelu(L.Relu):
-    """A user's ReLU with its own forward/backward (a leaky one): the rules must not fuse it."""
+    """A user's ReLU with its own forward/backward (a leaky one): the rules must not fuse it, and the
+    graph must run its forward/backward, not the parent's unchecked ones."""
+
+    calls = 0
 
     def forward(self, x):
+        MyRelu.calls += 1
         self.x = np.array(x)
         return np.where(self.x > 0, self.x, 0.1 * self.x)
 
@@ -344,15 +348,96 @@ def test_a_layer_subclass_runs_unfused_and_its_gradients_are_right():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 12))
     t = rng.integers(0, 3, 6)
-    layers = [L.Affine(rng.standard_normal((12, 8)) * 0.5, np.zeros(8)), MyRelu()]
-    layers += [L.Affine(rng.standard_normal((8, 3)) * 0.5, np.zeros(3))]
+    W1, W2 = rng.standard_normal((12, 8)) * 0.5, rng.standard_normal((8, 3)) * 0.5
+    layers = [L.Affine(W1, np.zeros(8)), MyRelu(), L.Affine(W2, np.zeros(3))]
     net = Sequential(layers)
     assert any(n.layer is layers[1] for n in net.graph.nodes)  # its own node
+    h = x @ W1
+    s = np.where(h > 0, h, 0.1 * h) @ W2
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    before = MyRelu.calls
+    assert float(net.loss(x, t)) == pytest.approx(-np.mean(np.log(p[np.arange(6), t])), rel=1e-12)
+    assert MyRelu.calls == before + 1  # its own forward ran
     for n in (2, 6):
         grads = net.gradient(x[:n], t[:n])
         num = net.numerical_gradient(x[:n], t[:n])
         for k in grads:
             assert rel_err(grads[k], num[k]) < 1e-6, k
+
+
+def test_an_affine_subclass_with_its_own_forward_is_run_as_written():
+    class Doubled(L.Affine):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+        def backward(self, dout):
+            return super().backward(2 * dout)
+
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((5, 3))
+    x, t = rng.standard_normal((9, 5)), rng.integers(0, 3, 9)
+    plain, doubled = Sequential([L.Affine(W, np.zeros(3))]), Sequential([Doubled(W, np.zeros(3))])
+    assert_allclose(doubled.predict(x), 2 * plain.predict(x), rtol=1e-12)
+    g = doubled.gradient(x, t)
+    num = doubled.numerical_gradient(x, t)
+    assert rel_err(g["W1"], num["W1"]) < 1e-6
+
+
+def test_fusion_leaves_a_node_wired_otherwise_alone():
+    """A Relu added with n_grads=0 (stop the gradient), a value read twice, a named value, an input
+    that needs its gradient: no rule may swallow them."""
+    from fastbp.fused.rules import fuse
+    from fastbp.graph import Graph
+
+    rng = np.random.default_rng(2)
+
+    def affine(n_in, n_out):
+        return L.Affine(rng.standard_normal((n_in, n_out)), np.zeros(n_out))
+
+    g = Graph(("x", "t"), validate=False)
+    g.add(affine(6, 5))
+    g.add(L.Relu(), n_grads=0)
+    g.add(affine(5, 3), output="scores")
+    g.add(L.SoftmaxWithLoss(), ("scores", "t"), "loss", n_grads=1)
+    kinds = [type(n.layer).__name__ for n in fuse(g).nodes]
+    assert "Relu" in kinds and "SmallBatchMLP" not in kinds
+    g2 = Graph(("x", "t"), validate=False)
+    h = g2.add(affine(6, 5))
+    r = g2.add(L.Relu(), h)
+    s = g2.add(L.AddLayer(), (h, r))  # h is read twice: Affine and Relu stay apart
+    g2.add(affine(5, 3), s, output="scores")
+    g2.add(L.SoftmaxWithLoss(), ("scores", "t"), "loss", n_grads=1)
+    assert [type(n.layer).__name__ for n in fuse(g2).nodes][:2] == ["SparseInputAffine", "Relu"]
+    g3 = Graph(("x", "t"), wrt=("x",), validate=False)
+    g3.add(affine(6, 5))
+    g3.add(L.Relu())
+    g3.add(affine(5, 3), output="scores")
+    g3.add(L.SoftmaxWithLoss(), ("scores", "t"), "loss", n_grads=1)
+    assert [type(n.layer).__name__ for n in fuse(g3).nodes] == ["AffineRelu", "Affine", "SoftmaxWithLoss"]
+
+
+@pytest.mark.parametrize("make", [lambda W: W.copy(order="F"), lambda W: W.copy()])
+def test_small_batch_with_read_only_or_other_layout_weights(make):
+    np.random.seed(0)
+    net = MultiLayerNet(12, [6], 3)
+    x, t = np.random.rand(2, 12), np.array([0, 2])
+    want = net.gradient(x, t)["W1"].copy()
+    W = make(net.params["W1"])
+    W.flags.writeable = False
+    net.layers["Affine1"].W = W
+    assert_allclose(net.gradient(x, t)["W1"], want, rtol=1e-12)
+
+
+def test_one_hot_labels_take_the_compiled_small_batch_path():
+    x, t = blobs(3, seed=1)
+    np.random.seed(0)
+    net = MultiLayerNet(784, [30], 10)
+    g_index = {k: v.copy() for k, v in net.gradient(x, t).items()}
+    g_onehot = net.gradient(x, np.eye(10)[t])
+    assert net.graph.nodes[0].layer._loops is not None
+    for k in g_index:
+        assert_allclose(g_onehot[k], g_index[k], rtol=1e-12, atol=1e-15)
 
 
 def test_a_loss_subclass_is_honoured():

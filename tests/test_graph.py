@@ -153,3 +153,45 @@ def test_graph_chain_follows_validate_changes_and_stops_at_a_none_gradient():
     h.add(NoGrad())
     h.forward(rng.standard_normal((3, 5)))
     assert h.backward(np.ones((3, 4))) == {}
+
+
+def test_until_an_input_returns_it_and_an_unknown_name_is_refused(rng):
+    g = Graph(("x", "t"))
+    g.add(affine(rng, 3, 2), output="scores")
+    x = rng.standard_normal((2, 3))
+    assert g.forward(x, None, until="x") is x
+    with pytest.raises(ValueError, match="until names no value"):
+        g.forward(x, None, until="nope")
+
+
+def test_a_node_of_several_inputs_must_return_a_tuple(rng):
+    class Bad:
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, dout):
+            return dout  # one array for two inputs
+
+    g = Graph(("x", "y"), wrt=("x", "y"))
+    g.add(Bad(), ("x", "y"))
+    g.forward(np.ones(3), np.ones(3))
+    with pytest.raises(TypeError, match="must return a tuple of 2 gradients"):
+        g.backward(np.ones(3))
+
+
+def test_a_user_layer_with_a_train_flg_parameter_gets_it(rng):
+    class BookDropout:  # written the book's way: train_flg is a parameter, no uses_train_flg
+        def forward(self, x, train_flg=True):
+            self.seen = train_flg
+            return x * 1
+
+        def backward(self, dout):
+            return dout
+
+    layer = BookDropout()
+    g = Graph(("x",))
+    g.add(layer)
+    g.forward(np.ones(2), train_flg=False)
+    assert layer.seen is False
+    g.forward(np.ones(2), train_flg=True)
+    assert layer.seen is True

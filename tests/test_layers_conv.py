@@ -197,3 +197,17 @@ def test_read_only_dout_into_convolution_backward():  # 11.12
     d.flags.writeable = False
     dx = c.backward(d)
     assert dx.shape == (2, 1, 5, 5) and np.isfinite(c.dW).all()
+
+
+def test_pooling_backward_after_a_fused_pass_says_why_it_cannot():
+    from fastbp.nets import SimpleConvNet
+
+    np.random.seed(0)
+    net = SimpleConvNet((1, 12, 12), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}, 4, 3)
+    x, t = np.random.rand(2, 1, 12, 12), np.array([0, 2])
+    net.loss(x, t)
+    dout = net.last_layer.backward(1)
+    for name in ("Affine2", "Relu2", "Affine1"):
+        dout = net.layers[name].backward(dout)
+    with pytest.raises(RuntimeError, match="fused Convolution\\+Relu\\+Pooling"):
+        net.layers["Pool1"].backward(dout)

@@ -165,3 +165,109 @@ def test_a_user_built_network_saves_without_a_description(tmp_path):
     seq.load_params(tmp_path / "s.npz")
     with pytest.raises(ValueError, match="does not describe"):
         nets.load(tmp_path / "s.npz")
+
+
+# -- the network's guards: its graph, its layers, its input buffers, threads ---------------------------
+def test_a_network_refuses_a_graph_whose_last_node_is_not_the_loss_on_the_scores():
+    from fastbp import layers as L
+    from fastbp.graph import Graph
+    from fastbp.nets import Network
+
+    rng = np.random.default_rng(0)
+    g = Graph(("x", "t"))
+    g.add(L.Affine(rng.standard_normal((4, 3)), np.zeros(3)), output="scores")
+    g.add(L.SoftmaxWithLoss(), ("scores", "t"))  # n_grads defaults to 2: labels would get a gradient
+    with pytest.raises(ValueError, match="n_grads=1"):
+        Network(g)
+    g = Graph(("x", "t"))
+    h = g.add(L.Affine(rng.standard_normal((4, 3)), np.zeros(3)), output="scores")
+    g.add(L.Relu(), h, output="h2")
+    g.add(L.SoftmaxWithLoss(), ("h2", "t"), "loss", n_grads=1)  # the loss does not read the scores
+    with pytest.raises(ValueError, match="reading \\('scores'"):
+        Network(g)
+
+
+def test_sequential_refuses_what_is_not_a_layer_and_takes_an_input_shape():
+    from fastbp import layers as L
+    from fastbp.nets import Sequential
+
+    W = np.ones((4, 3))
+    with pytest.raises(TypeError, match=r"layers\['int1'\] must be a layer"):
+        Sequential([L.Affine(W, np.zeros(3)), 5])
+    with pytest.raises(TypeError, match="loss is the class SoftmaxWithLoss; pass an instance"):
+        Sequential([L.Affine(W, np.zeros(3))], loss=L.SoftmaxWithLoss)
+    net = Sequential([L.Dropout(0.0), L.Affine(W, np.zeros(3))], input_shape=(4,))
+    assert net.predict(np.ones((2, 4))).shape == (2, 3)
+
+
+def test_a_user_subclass_of_multilayernet_builds_its_graph():
+    class MyNet(MultiLayerNet):
+        pass
+
+    np.random.seed(0)
+    net = MyNet(6, [4], 3)
+    assert np.isfinite(net.loss(np.ones((2, 6)), np.array([0, 1])))
+
+
+def test_parameters_no_gradient_reaches_are_zero_not_stale():
+    from fastbp import layers as L
+    from fastbp.nets import Sequential
+
+    class Stop:  # a user layer that passes no gradient back
+        def forward(self, x):
+            return x * 1
+
+        def backward(self, dout):
+            return None
+
+    rng = np.random.default_rng(1)
+    net = Sequential(
+        [
+            L.Affine(rng.standard_normal((4, 3)), np.zeros(3)),
+            Stop(),
+            L.Affine(rng.standard_normal((3, 2)), np.zeros(2)),
+        ]
+    )
+    x, t = rng.standard_normal((5, 4)), rng.integers(0, 2, 5)
+    g = net.gradient(x, t)
+    assert not g["W1"].any() and not g["b1"].any() and g["W2"].any()  # (the user's layer said: none)
+
+
+def test_a_refused_input_does_not_overwrite_the_last_pass_input():
+    np.random.seed(0)
+    net = TwoLayerNet(6, 4, 3)
+    x = np.random.rand(5, 6).astype(np.float32)  # converted into the network's float64 buffer
+    net.gradient(x, np.zeros(5, int))
+    kept = net.layers["Affine1"].x.copy()
+    bad = x.copy()
+    bad[-1, -1] = np.nan  # found at the end of the copy
+    with pytest.raises(ValueError, match="NaN"):
+        net.gradient(bad, np.zeros(5, int))
+    assert_array_equal(net.layers["Affine1"].x, kept)
+
+
+def test_two_threads_converting_their_input_on_one_network_never_mix_passes():
+    rng = np.random.default_rng(3)
+    np.random.seed(0)
+    net = TwoLayerNet(784, 50, 10)
+    batches = [(rng.random((32, 784)).astype(np.float32), rng.integers(0, 10, 32)) for _ in range(6)]
+    want = [float(net.loss(x, t)) for x, t in batches]
+    wrong, done = [], []
+
+    def work(seed):
+        for i in range(80):
+            j = (i + seed) % 6
+            try:
+                got = float(net.loss(*batches[j]))
+            except RuntimeError:
+                continue
+            done.append(j)
+            if got != want[j]:
+                wrong.append(j)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (0, 3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert done and not wrong

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import _checks as _chk
@@ -21,6 +23,14 @@ from ..kernels.checks import all_finite
 from ..layers.activations import Relu
 from ..layers.affine import Affine
 from .base import Fused
+
+
+class Listing(NamedTuple):
+    """A batch's nonzeros in CSR form: row r's are ``val[ptr[r]:ptr[r+1]]`` at columns ``idx[...]``."""
+
+    idx: np.ndarray
+    val: np.ndarray
+    ptr: np.ndarray
 
 
 class AffineRelu(Fused):
@@ -65,7 +75,11 @@ class SparseInputAffine(Fused):
     def __init__(self, affine: Affine, relu: Relu | None = None):
         self.affine, self.relu = affine, relu
         self.layers = (affine,) if relu is None else (affine, relu)
-        self._csr = None  # (idx, val, ptr) of the last batch when it took the list
+        self._csr: Listing | None = None  # the last batch's nonzeros, when it took the list
+
+    def forget(self) -> None:
+        """Drop the list of nonzeros (another path ran the last batch: the list is an older one's)."""
+        self._csr = None
 
     @property
     def listed(self) -> bool:
@@ -102,7 +116,7 @@ class SparseInputAffine(Fused):
         out = a.out_buffer(x2)
         relu = self.relu is not None
         if status >= 0:
-            self._csr = (idx, val, ptr)
+            self._csr = Listing(idx, val, ptr)
             _sparse.csr_affine_forward(idx, val, ptr, a.W, a.b, out, relu)
         else:
             np.dot(x2, a.W, out=out)
@@ -124,7 +138,7 @@ class SparseInputAffine(Fused):
         if (
             csr is not None
             and dout.flags.c_contiguous
-            and dout.shape == (csr[2].shape[0] - 1, a.W.shape[1])
+            and dout.shape == (csr.ptr.shape[0] - 1, a.W.shape[1])
             and all_finite(dout.reshape(-1))  # 0 * inf must give BLAS's NaN
         ):
             _sparse.csr_weight_grad(*csr, dout, dW)

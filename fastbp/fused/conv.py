@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..kernels import conv as _conv
@@ -10,6 +12,15 @@ from ..layers.activations import Relu
 from ..layers.base import _out_size
 from ..layers.conv import Convolution, Pooling
 from .base import Fused
+
+
+class Kept(NamedTuple):
+    """The patches a first-layer forward kept: per sample the nonzero patches (``patches``), the output
+    positions they belong to (``cols``) and how many there are (``counts``)."""
+
+    patches: np.ndarray
+    cols: np.ndarray
+    counts: np.ndarray
 
 
 class ConvRelu(Fused):
@@ -57,7 +68,7 @@ class ConvReluPool(Fused):
         self.conv, self.relu, self.pool = conv, relu, pool
         self.layers = (conv, relu, pool)
         self.needs_dx = needs_dx
-        self._kept = None  # (patches, cols, counts) of the last forward when it kept them
+        self._kept: Kept | None = None  # the patches of the last forward, when it kept them
         self._x = self._out = self._arg = None
 
     def _geometry(self, x):
@@ -69,7 +80,7 @@ class ConvReluPool(Fused):
         pow_ = _out_size(ow, pool.pool_w, pool.stride, 0)
         return fn, c * fh * fw, oh, ow, poh, pow_
 
-    def _forward(self, x, grad=True):
+    def _forward(self, x, grad=False):
         conv, pool = self.conv, self.pool
         W = conv.W
         x = conv.images(x)
@@ -107,7 +118,7 @@ class ConvReluPool(Fused):
                 y = rows[: fn * m].reshape(fn, m)
                 np.dot(Wf, kept[s, : ck * m].reshape(ck, m), out=y)
                 _pool.relu_pool_t(y, cols[s], b, ow, ph, pw, ps, out[s], arg[s])
-            self._kept = (kept, cols, counts)
+            self._kept = Kept(kept, cols, counts)
         self._x, self._out, self._arg = x, out, arg
         conv.record(x, None)
         self.relu.record(None)

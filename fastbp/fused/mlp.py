@@ -57,6 +57,7 @@ class SmallBatchMLP(Fused):
         self.layers = tuple(layer for node in self.body for layer in getattr(node, "layers", (node,)))
         self.graph = Graph.sequential(self.body, validate=False)
         self.checks_finite_input = getattr(self.body[0], "checks_finite_input", False)
+        self.forget = getattr(self.body[0], "forget", None)
         self._loops = None  # the _Loops of the last compiled pass, or None if it went through BLAS
         self._stepped = False  # the last forward already ran the backward (for dout = 1)
 
@@ -80,9 +81,11 @@ class SmallBatchMLP(Fused):
             return c
         Ws = tuple(a.W for a in affines)
         bs = tuple(a.b for a in affines)
-        if not all(
-            W.dtype == dt and W.flags.c_contiguous and b.dtype == dt for W, b in zip(Ws, bs, strict=False)
-        ):
+        if not all(  # (read-only or strided arrays are other Numba types: the graph's path copes)
+            W.dtype == dt and b.dtype == dt and W.flags.c_contiguous and b.flags.c_contiguous
+            and W.flags.writeable and b.flags.writeable
+            for W, b in zip(Ws, bs, strict=False)
+        ):  # fmt: skip
             return None
         hs = tuple(self._buffer(f"h{i}", (n, W.shape[1]), dt) for i, W in enumerate(Ws))
         ds = tuple(self._buffer(f"d{i}", (n, W.shape[1]), dt) for i, W in enumerate(Ws))
@@ -94,24 +97,29 @@ class SmallBatchMLP(Fused):
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
         c = None
-        if n <= config.SMALL_BATCH and (t is None or t.ndim == 1) and not config.BOOK_LOSS:
+        if n <= config.SMALL_BATCH and not config.BOOK_LOSS:
+            if self.checks_finite_input:  # before any state changes
+                _chk.finite_input(x)
             c = self._arrays(n, x.dtype)
         self._loops, self._stepped = c, False
         if c is None:  # through BLAS: the body's nodes as a graph, then the loss
             scores = self.graph.forward(x)
             return (None if t is None else self.loss._forward(scores, t)), scores
-        if self.checks_finite_input:
-            _chk.finite_input(x)
+        if self.forget is not None:
+            self.forget()  # the first layer's list of nonzeros is an older batch's now
         if t is None:
             _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
             self._record(x, c)
             return None, c.hs[-1]
-        if grad:
+        if grad and t.ndim == 1:
             loss = _mlp.mlp_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
             self._stepped = True
         else:
             _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
-            loss = _sce.softmax_ce_forward(c.hs[-1], t, c.y)
+            if t.ndim == 1:
+                loss = _sce.softmax_ce_forward(c.hs[-1], t, c.y)
+            else:  # one-hot (or any target) rows
+                loss = _sce.softmax_ce_forward_dist(c.hs[-1], t, c.y)
         self._record(x, c)
         loss = x.dtype.type(loss)
         self.loss.record(c.y, t, loss)
@@ -122,13 +130,15 @@ class SmallBatchMLP(Fused):
         if c is None:
             return self.graph.backward(self.loss._backward(dout)) or None
         if not (self._stepped and dout == 1.0):
-            _sce.softmax_ce_backward(dout, c.y, self.loss.t, c.ds[-1])
+            t = self.loss.t
+            if t.ndim == 1:
+                _sce.softmax_ce_backward(dout, c.y, t, c.ds[-1])
+            else:
+                _sce.softmax_ce_backward_dist(dout, c.y, t, c.ds[-1])
             _mlp.mlp_backward(self.affines[0].x, c.Ws, c.hs, c.ds, c.dWs, c.dbs)
         for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=False):
             a.record_grads(dW, db)
-        return (
-            None  # the compiled path gives the input no gradient (the rules fuse only where none is needed)
-        )
+        return None  # the compiled path gives the input no gradient (fused only where none is needed)
 
     def _record(self, x, c: _Loops):
         """Leave the layers' attributes as if they had run one by one (the book's scripts read them)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..graph import Graph, Node
+from ..graph import Graph, Node, _keywords
 from ..layers.activations import Relu
 from ..layers.affine import Affine
 from ..layers.conv import Convolution, Pooling
@@ -97,8 +97,18 @@ def fuse(graph: Graph, keep=()) -> Graph:
     keep = set(keep)
 
     def chained(a: Node, b: Node, last: bool = False) -> bool:
-        """b reads a's output alone as its first input, and nothing else reads it."""
-        return b.inputs[:1] == (a.output,) and readers.get(a.output) == 1 and (last or a.output not in keep)
+        """b reads a's output as its first input, nothing else reads it, it is not a value asked for by
+        name, and b takes it as a plain layer does: with its gradient (n_grads), and the keyword
+        arguments its type takes (a node added with others is left as the user wired it)."""
+        return (
+            b.inputs[:1] == (a.output,)
+            and readers.get(a.output) == 1
+            and (last or a.output not in keep)
+            and b.n_grads == (1 if not last else b.n_grads)
+            and b.kwargs == _keywords(b.layer)
+            and a.kwargs == _keywords(a.layer)
+            and len(a.outputs) == 1
+        )
 
     def run_at(nodes: list[Node], i: int, length: int) -> Run | None:
         run = tuple(nodes[i : i + length])
@@ -109,7 +119,7 @@ def fuse(graph: Graph, keep=()) -> Graph:
         return Run(run, run[0].inputs == (data,) and not run[0].needs_dx)
 
     def node(layer, first: Node, last: Node, outputs=None) -> Node:
-        n = Node(layer, first.inputs, outputs or last.outputs, 1)
+        n = Node(layer, first.inputs, outputs or last.outputs, first.n_grads)
         n.needs_dx = first.needs_dx
         return n
 

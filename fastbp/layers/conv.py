@@ -194,6 +194,11 @@ class Pooling(Layer):
     def backward(self, dout):
         """dx: each output gradient at the position of its window's maximum (summed where windows overlap)."""
         dout = self._grad_in(dout, self._out, "Pooling.backward")
+        if self.x is None:
+            raise RuntimeError(
+                "Pooling.backward: this layer last ran inside a fused Convolution+Relu+Pooling node, which "
+                "keeps no input for it: call the network's gradient, or run the layer's own forward first"
+            )
         return self._backward(dout)
 
     def _forward(self, x):

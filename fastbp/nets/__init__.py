@@ -15,7 +15,8 @@ import numpy as _np
 from .. import checkpoint as _ckpt
 from .conv import DEEP_CONV_PARAMS, DeepConvNet, SimpleConvNet
 from .mlp import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
-from .network import Network, Sequential
+from .network import Network
+from .sequential import Sequential
 
 _BOOK_NETS = {
     c.__name__: c for c in (TwoLayerNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, DeepConvNet)

@@ -11,7 +11,8 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _args as _a
-from .network import Network, chain
+from .network import Network
+from .sequential import chain
 
 __all__ = ["SimpleConvNet", "DeepConvNet"]
 
@@ -23,17 +24,18 @@ class _ConvNet(Network):
         """Correct predictions over batches of ``batch_size``, divided by N -- as the book does it, so
         when N is not a multiple of batch_size the samples of the last partial batch are not counted
         (the book's under-count)."""
-        x = self._x(x, "accuracy")
-        t = self._t(t, x.shape[0], "accuracy")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"accuracy: batch_size must be a positive integer, got {batch_size!r}")
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
-        acc = 0
-        for i in range(int(x.shape[0] / batch_size)):
-            tx, tt = x[i * batch_size : (i + 1) * batch_size], t[i * batch_size : (i + 1) * batch_size]
-            acc += np.sum(np.argmax(self._scores(tx, "accuracy"), axis=1) == tt)
-        return acc / x.shape[0]
+        with self._entered("accuracy"):
+            x = self._x(x, "accuracy")
+            t = self._t(t, x.shape[0], "accuracy")
+            if t.ndim != 1:
+                t = np.argmax(t, axis=1)
+            acc = 0
+            for i in range(int(x.shape[0] / batch_size)):
+                tx, tt = x[i * batch_size : (i + 1) * batch_size], t[i * batch_size : (i + 1) * batch_size]
+                acc += np.sum(np.argmax(self._scores(tx), axis=1) == tt)
+            return acc / x.shape[0]
 
 
 class SimpleConvNet(_ConvNet):
@@ -190,5 +192,6 @@ class DeepConvNet(_ConvNet):
 
     def loss(self, x, t):
         """The loss in training mode (dropout on, drawing masks), as the book's DeepConvNet.loss."""
-        x = self._x(x, "loss")
-        return self._loss(x, self._t(t, x.shape[0], "loss"), "loss", True)
+        with self._entered("loss"):
+            x = self._x(x, "loss")
+            return self._loss(x, self._t(t, x.shape[0], "loss"), True)

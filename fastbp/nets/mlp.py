@@ -18,7 +18,8 @@ import numpy as np
 from ..kernels import regularizers as _reg
 from ..reference import kernels as _ref_kernels
 from . import _args as _a
-from .network import Network, chain
+from .network import Network
+from .sequential import chain
 
 __all__ = ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend"]
 
@@ -136,8 +137,11 @@ class MultiLayerNet(Network):
             if i < len(sizes) - 1:
                 self.layers[f"Activation_function{i}"] = act()
         self.last_layer = L.SoftmaxWithLoss()
-        if type(self) is MultiLayerNet:  # (MultiLayerNetExtend inserts its layers first)
-            self._init_graph(chain(self.layers.values(), self.last_layer))
+        self._finish()
+
+    def _finish(self):
+        """Build the graph over ``layers`` (a subclass adds its layers first)."""
+        self._init_graph(chain(self.layers.values(), self.last_layer))
 
     def _affines(self):
         return [self.layers[f"Affine{i}"] for i in range(1, self.hidden_layer_num + 2)]
@@ -198,6 +202,11 @@ class MultiLayerNetExtend(MultiLayerNet):
         dtype=np.float64,
         backend="fastbp",
     ):
+        self.use_dropout, self.dropout_ration, self.use_batchnorm = (
+            bool(use_dropout),
+            dropout_ration,
+            bool(use_batchnorm),
+        )
         super().__init__(
             input_size,
             hidden_size_list,
@@ -208,14 +217,13 @@ class MultiLayerNetExtend(MultiLayerNet):
             dtype=dtype,
             backend=backend,
         )
-        self.use_dropout, self.dropout_ration, self.use_batchnorm = (
-            bool(use_dropout),
-            dropout_ration,
-            bool(use_batchnorm),
-        )
+
+    def _finish(self):
+        """Insert BatchNormalization and Dropout after each hidden Affine, then build the graph."""
         name, args = self._spec
         self._remember("MultiLayerNetExtend", **args, use_dropout=self.use_dropout,
-                       dropout_ration=dropout_ration, use_batchnorm=self.use_batchnorm)  # fmt: skip
+                       dropout_ration=self.dropout_ration, use_batchnorm=self.use_batchnorm)  # fmt: skip
+        dropout_ration = self.dropout_ration
         L = self._L
         act = getattr(L, self.ACTIVATIONS[self.activation])
         layers = OrderedDict()

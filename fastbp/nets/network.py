@@ -23,7 +23,7 @@ import json
 import math
 import os
 import threading
-from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -33,14 +33,10 @@ from ..fused.base import Fused
 from ..fused.rules import fuse
 from ..gradient import numerical_gradient as _numerical_gradient
 from ..graph import Graph
-from ..layers.loss import SoftmaxWithLoss
 from ..reference import layers as _ref_layers
+from . import _describe
 
-__all__ = ["Network", "Sequential"]
-
-# A layer's parameters, each with the attribute its gradient is kept in: (prefix of the key, attribute,
-# gradient attribute). Weights and biases are numbered by the layer holding them, BN's by BN layer.
-_PARAMS = (("W", "W", "dW"), ("b", "b", "db"), ("gamma", "gamma", "dgamma"), ("beta", "beta", "dbeta"))
+__all__ = ["Network"]
 
 
 class Network:
@@ -68,8 +64,13 @@ class Network:
             raise TypeError(f"{where}: graph must be a fastbp.graph.Graph, got {type(graph).__name__}")
         if len(graph.inputs) != 2 or not graph.nodes:
             raise ValueError(f"{where}: graph must take inputs (x, t) and end in a loss node")
-        if "scores" not in graph._slot:
-            raise ValueError(f"{where}: graph has no value named 'scores' (the loss layer's input)")
+        last = graph.nodes[-1]
+        if last.inputs != ("scores", graph.inputs[1]) or last.n_grads != 1:
+            raise ValueError(
+                f"{where}: the graph's last node must be the loss, reading ('scores', {graph.inputs[1]!r}) "
+                f"with n_grads=1 (the labels get no gradient); got inputs {last.inputs}, "
+                f"n_grads={last.n_grads}"
+            )
         layers = [node.layer for node in graph.nodes]
         owners = _default_owners(layers) if params is None else dict(params)
         for key, (layer, attr) in owners.items():
@@ -94,6 +95,7 @@ class Network:
         self._grad_table = [(key, layer, "d" + attr) for key, (layer, attr) in owners.items()]
         self._loss_layer = graph.nodes[-1].layer
         self._busy = threading.Lock()
+        self._x_bufs = {}  # two conversion buffers per shape, alternated (see _x)
 
     @property
     def graph(self) -> Graph:
@@ -152,38 +154,41 @@ class Network:
             x = x.reshape(target)
             _chk.finite(x, "x", where)
             return x
-        buf = self.__dict__.get("_x_buf")
-        if buf is None or buf.shape != target or buf.dtype != self.dtype:
-            buf = self._x_buf = np.empty(target, self.dtype)
-        return _chk.finite_copy(x.reshape(target), buf, "x", where)
+        # Two buffers, taking turns on success: a refused input (a NaN found halfway through the copy)
+        # must not overwrite the buffer the last pass's layers still hold as their input.
+        bufs = self._x_bufs.get(target)
+        if bufs is None or bufs[0].dtype != self.dtype:
+            bufs = self._x_bufs[target] = [np.empty(target, self.dtype), np.empty(target, self.dtype)]
+        buf = _chk.finite_copy(x.reshape(target), bufs[0], "x", where)
+        bufs.reverse()
+        return buf
 
     def _t(self, t, n: int, where: str) -> np.ndarray:
         return _chk.labels(t, n, self.output_size, where, self.dtype)[0]
 
     # -- the passes -------------------------------------------------------------------------------
-    def _pass(self, x, t, where: str, *, grad=False, train_flg=False, until=None):
-        """One forward pass of the graph (and the backward pass, with ``grad``) on checked inputs."""
+    @contextmanager
+    def _entered(self, where: str):
+        """The network to one caller at a time: a second thread gets a RuntimeError (a network holds
+        the state of one pass, as the book's layers do), and a NaN found by a node names ``where``."""
         if not self._busy.acquire(blocking=False):
             raise RuntimeError(
                 f"{where}: this network is in use by another thread (a network holds the state of one "
                 "pass: give each thread its own network)"
             )
         try:
-            out = self._graph.forward(x, t, train_flg=train_flg, grad=grad, until=until)
-            if grad:
-                self._graph.backward(1.0)
-            return out
+            yield
         except _chk.NonFiniteInput as e:
             raise ValueError(f"{where}: {e}") from None
         finally:
             self._busy.release()
 
-    def _scores(self, x, where: str, train_flg=False):
-        return self._pass(x, None, where, train_flg=train_flg, until="scores")
+    def _scores(self, x, train_flg=False):
+        return self._graph.forward(x, None, train_flg=train_flg, grad=False, until="scores")
 
-    def _loss(self, x, t, where: str, train_flg=False):
+    def _loss(self, x, t, train_flg=False):
         """The loss of checked inputs (with any penalty the network adds)."""
-        loss = self._pass(x, t, where, train_flg=train_flg)
+        loss = self._graph.forward(x, t, train_flg=train_flg, grad=False)
         penalty = self._penalty()
         return loss + loss.dtype.type(penalty) if penalty else loss
 
@@ -196,42 +201,61 @@ class Network:
 
         ``train_flg`` matters only for networks with Dropout or BatchNormalization.
         """
-        return np.array(self._scores(self._x(x, "predict"), "predict", train_flg))
+        with self._entered("predict"):
+            return np.array(self._scores(self._x(x, "predict"), train_flg))
 
     def loss(self, x, t, train_flg=False):
         """Mean cross-entropy of softmax(predict(x)) against labels t (indices or one-hot rows)."""
-        x = self._x(x, "loss")
-        return self._loss(x, self._t(t, x.shape[0], "loss"), "loss", train_flg)
+        with self._entered("loss"):
+            x = self._x(x, "loss")
+            return self._loss(x, self._t(t, x.shape[0], "loss"), train_flg)
 
     def accuracy(self, x, t):
         """Fraction of samples whose highest score is the label (t: indices or one-hot rows)."""
-        x = self._x(x, "accuracy")
-        t = self._t(t, x.shape[0], "accuracy")
-        y = np.argmax(self._scores(x, "accuracy"), axis=1)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
-        return np.sum(y == t) / float(x.shape[0])
+        with self._entered("accuracy"):
+            x = self._x(x, "accuracy")
+            t = self._t(t, x.shape[0], "accuracy")
+            y = np.argmax(self._scores(x), axis=1)
+            if t.ndim != 1:
+                t = np.argmax(t, axis=1)
+            return np.sum(y == t) / float(x.shape[0])
 
     def gradient(self, x, t):
         """Backpropagated gradients of ``loss(x, t)`` (training mode), one per key of ``params``."""
-        x = self._x(x, "gradient")
-        self._pass(x, self._t(t, x.shape[0], "gradient"), "gradient", grad=True, train_flg=True)
-        return self._decay({key: getattr(layer, attr) for key, layer, attr in self._grad_table})
+        with self._entered("gradient"):
+            x = self._x(x, "gradient")
+            t = self._t(t, x.shape[0], "gradient")
+            graph = self._graph
+            graph.forward(x, t, train_flg=True, grad=True)
+            graph.backward(1.0)
+            grads = {key: getattr(layer, attr) for key, layer, attr in self._grad_table}
+            if graph.skipped:  # a node no gradient reached (a user layer's backward returned None)
+                self._zero_unreached(grads, graph.skipped)
+            return self._decay(grads)
+
+    def _zero_unreached(self, grads, skipped):
+        """Zeros for the parameters of layers the backward pass did not reach: no gradient flows
+        to them, and their gradient attributes still hold an earlier pass's."""
+        unreached = {id(layer) for node in skipped for layer in getattr(node.layer, "layers", (node.layer,))}
+        for key, layer, _ in self._grad_table:
+            if id(layer) in unreached:
+                grads[key] = np.zeros_like(self.params[key])
 
     def _decay(self, grads):
         return grads
 
     def numerical_gradient(self, x, t):
         """Central-difference gradients of ``loss(x, t)`` for every parameter (slow; for checking)."""
-        x = self._x(x, "numerical_gradient", scan=True)  # before any weight is perturbed
-        t = self._t(t, x.shape[0], "numerical_gradient")
+        with self._entered("numerical_gradient"):
+            x = self._x(x, "numerical_gradient", scan=True)  # before any weight is perturbed
+            t = self._t(t, x.shape[0], "numerical_gradient")
 
-        def loss_w(_):
-            return self._loss(x, t, "numerical_gradient", True)  # training mode, as the book's
+            def loss_w(_):
+                return self._loss(x, t, True)  # in training mode, as the book's
 
-        return {key: _numerical_gradient(loss_w, self.params[key]) for key in self._owners}
+            return {key: _numerical_gradient(loss_w, self.params[key]) for key in self._owners}
 
-    def _extra_state(self):
+    def extra_state(self):
         """Arrays beyond ``params`` that a checkpoint must carry (BatchNormalization's running stats)."""
         state = {}
         bns = [layer for layer, _ in self._owners.values() if hasattr(layer, "running_var")]
@@ -244,7 +268,7 @@ class Network:
 
     def _remember(self, name: str, **args) -> None:
         """Record the constructor arguments ``describe`` reports (as JSON would give them back)."""
-        self._spec = (name, json.loads(json.dumps(args, default=_plain)))
+        self._spec = (name, json.loads(json.dumps(args, default=_describe.plain)))
 
     def describe(self) -> dict | None:
         """What rebuilds this network: ``{"class": ..., "args": {...}, "dtype": ...}`` for the book's
@@ -264,7 +288,7 @@ class Network:
         """Write ``params`` to ``file_name`` as an .npz archive (atomically; no pickle, whatever the
         name: the default is the book's ``params.pkl``), with the network's description
         (``describe``), so that ``fastbp.nets.load`` and ``fastbp evaluate`` can rebuild it."""
-        _ckpt.save(file_name, {**self.params, **self._extra_state()}, self.describe())
+        _ckpt.save(file_name, {**self.params, **self.extra_state()}, self.describe())
 
     def load_params(self, file_name="params.pkl", *, allow_pickle=False):
         """Read parameters saved by ``save_params`` (or the book's pickle of a dict of arrays) into
@@ -277,12 +301,12 @@ class Network:
         """
         where = f"{type(self).__name__}.load_params"
         saved, mine = _ckpt.read_description(file_name, where), self.describe()
-        if saved is not None and mine is not None and _kind(saved) != _kind(mine):
+        if saved is not None and mine is not None and _describe.kind(saved) != _describe.kind(mine):
             raise ValueError(
-                f"{where}: {os.fspath(file_name)!r} holds the parameters of {_signature(saved)}, "
-                f"not of this {_signature(mine)}"
+                f"{where}: {os.fspath(file_name)!r} holds the parameters of {_describe.signature(saved)}, "
+                f"not of this {_describe.signature(mine)}"
             )
-        target = {**self.params, **self._extra_state()}
+        target = {**self.params, **self.extra_state()}
         _ckpt.load_into(
             file_name,
             target,
@@ -292,75 +316,6 @@ class Network:
         )
         for key, (layer, attr) in self._owners.items():  # the layers hold the arrays in params again
             setattr(layer, attr, self.params[key])
-
-
-class Sequential(Network):
-    """A network of ``layers`` in a chain, then ``loss``: ``Sequential([Affine(W1, b1), Relu(),
-    Affine(W2, b2)])``.
-
-    ``layers``: a list (named ``Affine1``, ``Relu1``, ... by type, as the book names them) or a dict
-    of name -> layer. ``loss``: the loss layer (default ``SoftmaxWithLoss()``). ``params``: every
-    ``W``/``b`` as ``W1, b1, W2, ...`` and batch norm's ``gamma``/``beta`` as ``gamma1, beta1, ...``,
-    in layer order, unless ``names`` gives ``{key: (layer name, attribute)}``. The parameter arrays
-    are the layers' own (shared, not copied). A Sequential of fastbp layers gets the same fused nodes,
-    and so the same speed, as the book's network with those layers.
-    """
-
-    def __init__(self, layers, loss=None, *, names=None):
-        where = "Sequential"
-        if isinstance(layers, dict):
-            self.layers = OrderedDict(layers)
-        else:
-            layers = list(layers)
-            self.layers = OrderedDict()
-            counts: dict[str, int] = {}
-            for layer in layers:
-                kind = type(layer).__name__
-                counts[kind] = counts.get(kind, 0) + 1
-                self.layers[f"{kind}{counts[kind]}"] = layer
-        if not self.layers:
-            raise ValueError(f"{where}: layers must hold at least one layer")
-        self.last_layer = SoftmaxWithLoss() if loss is None else loss
-        owners = None
-        if names is not None:
-            owners = {}
-            for key, (lname, attr) in dict(names).items():
-                if lname not in self.layers:
-                    raise ValueError(f"{where}: names[{key!r}] names no layer {lname!r}")
-                owners[key] = (self.layers[lname], attr)
-        self._init_graph(chain(self.layers.values(), self.last_layer), owners)
-
-
-# Arguments that shape training only: a checkpoint of a network trained with other values loads.
-_TRAINING_ONLY = ("weight_init_std", "weight_decay_lambda")
-
-
-def _plain(v):
-    """JSON for NumPy numbers in constructor arguments."""
-    if isinstance(v, np.generic):
-        return v.item()
-    raise TypeError(f"cannot describe a constructor argument of type {type(v).__name__}")
-
-
-def _kind(desc: dict):
-    """What must agree for parameters to load: the class and the arguments that shape the network."""
-    args = {k: v for k, v in desc.get("args", {}).items() if k not in _TRAINING_ONLY}
-    return desc.get("class"), args
-
-
-def _signature(desc: dict) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in desc.get("args", {}).items() if k not in _TRAINING_ONLY)
-    return f"{desc.get('class')}({args})"
-
-
-def chain(layers, loss) -> Graph:
-    """The graph of a chain: x -> layers... -> "scores" -> loss(scores, t) -> "loss"."""
-    g = Graph(("x", "t"), validate=False)
-    layers = list(layers)
-    for i, layer in enumerate(layers):
-        g.add(layer, output="scores" if i == len(layers) - 1 else None)
-    g.add(loss, ("scores", "t"), "loss", n_grads=1)
-    return g
 
 
 def _default_owners(layers) -> dict:
