@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from . import _threads
 from . import optimizer as _optimizer
 
 __all__ = ["Trainer", "TrainingDiverged"]
@@ -115,6 +116,7 @@ class Trainer:
             raise ValueError(
                 f"{where}: evaluate_sample_num_per_epoch must be None or a positive integer, got {k!r}"
             )
+        _threads.ensure_applied()  # fastbp's thread setting (one BLAS thread), if no network applied it yet
         self.network = network
         self.verbose = verbose
         self.x_train, self.t_train = x_train, t_train
