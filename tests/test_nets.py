@@ -200,9 +200,14 @@ def test_constructor_rejects_bad_arguments(args, kwargs, exc, words):
 
 # -- real MNIST (opt-in: runs only where the files are) -------------------------------------------
 
-MNIST_DIR = Path(
-    os.environ.get("FASTBP_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
-)
+def _mnist_dir() -> Path:
+    """FASTBP_MNIST_DIR, else the data folder fastbp.data reads (FASTBP_DATA, else the user cache)."""
+    from fastbp.data import get_data_dir
+
+    return Path(os.environ["FASTBP_MNIST_DIR"]) if os.environ.get("FASTBP_MNIST_DIR") else get_data_dir()
+
+
+MNIST_DIR = _mnist_dir()
 
 
 @pytest.mark.mnist
