@@ -200,6 +200,7 @@ def test_constructor_rejects_bad_arguments(args, kwargs, exc, words):
 
 # -- real MNIST (opt-in: runs only where the files are) -------------------------------------------
 
+
 def _mnist_dir() -> Path:
     """FASTBP_MNIST_DIR, else the data folder fastbp.data reads (FASTBP_DATA, else the user cache)."""
     from fastbp.data import get_data_dir
