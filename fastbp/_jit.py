@@ -13,6 +13,8 @@
   other kernels inline (``kernels/rules.py``: ReLU and the pooling winner, used by the activation,
   affine, conv, pool, mlp and sparse_input kernels; ``kernels/simd.py``, ``kernels/softmax_ce.py``, ...),
   clear the cache folder or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
+- Compilation is visible: the first kernel compiled in a process (a cache miss) prints one line on
+  stderr (``fastbp._compiling``: ``FASTBP_QUIET=1`` or the ``fastbp`` logger silence it).
 - ``nogil=True``: kernels release the GIL, so user threads can overlap them.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising; the "python" model
   adds a branch to every division and made update loops 2-5x slower here.
@@ -31,6 +33,8 @@ import sys
 import tempfile
 
 import numba
+
+from . import _compiling
 
 __all__ = ["jit", "FASTMATH", "CACHE", "CACHE_DIR"]
 
@@ -78,6 +82,8 @@ CACHE = _cache_flag(os.environ.get("FASTBP_CACHE"))
 #: The per-user kernel cache folder in use; None when Numba decides (``NUMBA_CACHE_DIR``) or caching
 #: is off, ``""`` when that folder is not writable (no cache).
 CACHE_DIR = _cache_dir(CACHE, os.environ)
+
+_compiling.install(lambda: _compiling.message(CACHE_DIR, CACHE))  # the one-line notice on a cache miss
 
 
 def _njit_cached(f, opts):

@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 
+from . import _threads
 from . import optimizer as _optimizer
 from . import train_state as _state
 
@@ -147,6 +148,7 @@ class Trainer:
             if not isinstance(comm, MPI.Comm):
                 raise TypeError(f"{where}: comm must be an mpi4py communicator, got {type(comm).__name__}")
             distributed.check_batch(mini_batch_size, comm.Get_size(), where)
+        _threads.ensure_applied()  # fastbp's thread setting (one BLAS thread), if no network applied it yet
         self.network = network
         self.verbose = verbose
         self.x_train, self.t_train = x_train, t_train

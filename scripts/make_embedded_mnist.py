@@ -1,6 +1,6 @@
 """Build the MNIST subset that fastbp ships: fastbp/_data/mnist_subset/ (four gzip IDX files + README.md).
 
-    python scripts/make_embedded_mnist.py [SOURCE_DIR]     # default: ../shared/data/mnist from the repo
+    python scripts/make_embedded_mnist.py [SOURCE_DIR]     # default: fastbp's data folder
 
 Reads the four canonical MNIST files from SOURCE_DIR, checks their SHA-256 against
 ``fastbp.data.MNIST_FILES``, and keeps 10,000 of the 60,000 training and 2,000 of the 10,000 test
@@ -30,6 +30,7 @@ from fastbp.data import (
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
+    get_data_dir,
     read_idx,
 )
 
@@ -105,7 +106,9 @@ Total: {total:,} bytes.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", nargs="?", default=str(REPO.parent / "shared" / "data" / "mnist"))
+    parser.add_argument(
+        "source", nargs="?", default=str(get_data_dir()), help="MNIST folder (default: %(default)s)"
+    )
     parser.add_argument("--out", default=str(OUT), help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)
     src, out = Path(args.source), Path(args.out)

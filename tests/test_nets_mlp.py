@@ -36,9 +36,14 @@ def call(net, entry, x, t):
     return f(x) if entry == "predict" else f(x, t)
 
 
-MNIST_DIR = Path(
-    os.environ.get("FASTBP_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
-)
+def _mnist_dir() -> Path:
+    """FASTBP_MNIST_DIR, else the data folder fastbp.data reads (FASTBP_DATA, else the user cache)."""
+    from fastbp.data import get_data_dir
+
+    return Path(os.environ["FASTBP_MNIST_DIR"]) if os.environ.get("FASTBP_MNIST_DIR") else get_data_dir()
+
+
+MNIST_DIR = _mnist_dir()
 
 
 def test_initial_weights_are_the_books_draws():

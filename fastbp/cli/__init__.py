@@ -58,9 +58,11 @@ def main(argv=None) -> int:
         except SystemExit as e:  # --help, --version, or argparse's one-line error (status 2)
             return e.code if isinstance(e.code, int) else 2
         command = f"fastbp {args.command}"
+        from .. import _threads
         from ..data import MnistError
         from ..trainer import TrainingDiverged
 
+        _threads.ensure_applied()  # the command runs fastbp's steps: their thread setting (see _threads)
         try:
             return COMMANDS[args.command](args, given)
         except UsageError as e:

@@ -118,31 +118,101 @@ def run_bench(args, given: set[str]) -> int:
     return 0
 
 
-def run_warmup(args, given: set[str]) -> int:
-    """Compile (and cache on disk) the kernels of the networks, layers and optimizers, both dtypes."""
+def _warmup_jobs():
+    """``(label, work)`` pairs that together run every kernel the CLI's networks, the layers and the
+    optimizers use, in both dtypes: training steps (batch 1: the small-batch step; 32: the BLAS and
+    sparse-input paths), one-hot labels, evaluation, and every optimizer's update."""
     from .. import layers as L
-    from ..nets import MultiLayerNet, TwoLayerNet
+    from .. import nets
     from ..trainer import OPTIMIZERS as OPT_CLASSES
 
-    t0 = time.perf_counter()
     r = np.random.default_rng(0)
+
+    def images(n, shape):
+        x = r.random((n, *shape)).astype(np.float32)
+        x[r.random(x.shape) < 0.8] = 0  # mostly zeros, as MNIST: the first layer's sparse path
+        return x
+
+    def train(make, shape, n, dtype):
+        def work():
+            net = make(dtype)
+            x, t = images(n, shape), r.integers(0, 4, n).astype(np.uint8)
+            grads = net.gradient(x, t)
+            net.gradient(x, np.eye(4, dtype=dtype)[t])
+            net.accuracy(x, t)
+            for cls in OPT_CLASSES.values():
+                opt = cls()
+                opt.update(net.params, grads)
+                opt.update(net.params, grads)  # the same arrays again: the one-call update
+
+        return work
+
+    def activations(dtype):
+        def work():
+            for layer in (L.Tanh(), L.LeakyRelu(), L.Sigmoid(), L.Relu()):
+                layer.backward(np.ones((2, 3), dtype) * layer.forward(np.ones((2, 3), dtype)))
+
+        return work
+
+    flat, image = (784,), (1, 28, 28)
+    fully_connected = {
+        "TwoLayerNet": lambda d: nets.TwoLayerNet(784, 50, 4, dtype=d),  # the sparse widths: 50, 100
+        "MultiLayerNet": lambda d: nets.MultiLayerNet(784, [100, 6], 4, dtype=d),
+        "MultiLayerNet sigmoid, weight decay": lambda d: nets.MultiLayerNet(
+            784, [6, 5], 4, activation="sigmoid", weight_decay_lambda=0.1, dtype=d
+        ),
+    }
+    jobs = []
     for dtype in ("float64", "float32"):
-        for n in (1, 32):  # the small-batch step and the BLAS path
-            t = r.integers(0, 4, n).astype(np.uint8)
-            x = r.random((n, 784)).astype(np.float32)
-            x[r.random(x.shape) < 0.8] = 0  # mostly zeros, as MNIST: the first layer's CSR path
-            for net in (
-                TwoLayerNet(784, 50, 4, dtype=dtype),  # the CSR widths: 50 and 100
-                MultiLayerNet(784, [100, 6], 4, dtype=dtype),
-                MultiLayerNet(784, [6, 5], 4, activation="sigmoid", weight_decay_lambda=0.1, dtype=dtype),
-            ):
-                grads = net.gradient(x, t)
-                net.gradient(x, np.eye(4, dtype=dtype)[t])
-                for cls in OPT_CLASSES.values():
-                    opt = cls()
-                    opt.update(net.params, grads)
-                    opt.update(net.params, grads)  # the same arrays again: the one-call update
-        for layer in (L.Tanh(), L.LeakyRelu(), L.Sigmoid(), L.Relu()):
-            layer.backward(np.ones((2, 3), dtype) * layer.forward(np.ones((2, 3), dtype)))
-    print(f"compiled and cached in {time.perf_counter() - t0:.1f} s")
+        for n in (1, 32):
+            for name, make in fully_connected.items():
+                jobs.append((f"{name}, {dtype}, batch {n}", train(make, flat, n, dtype)))
+        extend = lambda d: nets.MultiLayerNetExtend(  # noqa: E731
+            784, [20, 20], 4, use_dropout=True, use_batchnorm=True, dtype=d
+        )
+        jobs.append((f"MultiLayerNetExtend dropout, batch norm, {dtype}", train(extend, flat, 32, dtype)))
+        conv = lambda d: nets.SimpleConvNet(output_size=4, hidden_size=10, dtype=d)  # noqa: E731
+        jobs.append((f"SimpleConvNet, {dtype}", train(conv, image, 4, dtype)))
+        deep = lambda d: nets.DeepConvNet(output_size=4, hidden_size=10, dtype=d)  # noqa: E731
+        jobs.append((f"DeepConvNet, {dtype}", train(deep, image, 2, dtype)))
+        jobs.append((f"activation layers, {dtype}", activations(dtype)))
+    return jobs
+
+
+def _progress(jobs):
+    """Yield ``(label, work)`` with progress on stderr: a tqdm bar on a terminal when tqdm is installed,
+    else one line per job, ``[i/n] label``."""
+    if sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            pass
+        else:
+            bar = tqdm(jobs, desc="fastbp warmup", unit="job", leave=False, dynamic_ncols=True)
+            for label, work in bar:
+                bar.set_postfix_str(label, refresh=True)
+                yield label, work
+            return
+    for i, (label, work) in enumerate(jobs):
+        print(f"[{i + 1}/{len(jobs)}] {label}", file=sys.stderr, flush=True)
+        yield label, work
+
+
+def run_warmup(args, given: set[str]) -> int:
+    """Compile (and cache on disk) the kernels of the CLI's networks, the layers and the optimizers,
+    for both dtypes, showing progress."""
+    from .. import _compiling, _jit
+
+    jobs = _warmup_jobs()  # imports the kernels, which installs the compile watch
+    _compiling.announced()  # the progress below says what is happening
+    t0 = time.perf_counter()
+    for _, work in _progress(jobs):
+        work()
+    done = _compiling.stats()
+    where = _jit.CACHE_DIR or "Numba's cache folder" if _jit.CACHE and _jit.CACHE_DIR != "" else None
+    what = f"{done.kernels} kernel versions compiled ({done.seconds:.1f} s)" if done.kernels else "all cached"
+    if where is None:
+        print(f"compiled in {time.perf_counter() - t0:.1f} s, {what}; not cached: the kernel cache is off")
+    else:
+        print(f"compiled and cached in {time.perf_counter() - t0:.1f} s: {what}, in {where}")
     return 0

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _compiling
 from . import checks, runs
 from .checks import UsageError
 from .parser import DEFAULT_EPOCHS, DEFAULT_LR, option
@@ -313,6 +314,9 @@ def run_train(args, given: set[str]) -> int:
             f", then {steady / later * trainer.iter_per_epoch:.3f} s/epoch, "
             f"{later * trainer.batch_size / steady:.0f} samples/s"
         )
+    compiled = _compiling.stats()
+    if compiled.kernels:  # a cold kernel cache: say how long compiling took, apart from the steps
+        timing += f"; {compiled.kernels} kernel versions compiled in {compiled.seconds:.1f} s"
     print(
         f"final test accuracy {test_acc:.4f}; {trainer.max_iter - start} step{'s' if later else ''}: {timing}"
     )

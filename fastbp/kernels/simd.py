@@ -291,14 +291,19 @@ if config.DISABLE_JIT:  # intrinsics exist only in compiled code: the same opera
             idx[p + j], val[p + j] = k0 + i, block[i]
         return len(nz), int(bool(np.isfinite(block).all()))
 
+    # Offsets arrive as np.uint64: int() first, since NumPy 1.x adds a uint64 and a Python int as
+    # float64 (NEP 50 changed that in 2.0), which is no slice index.
     def row_axpy(y, yo, x, xo, v, width):  # noqa: F811
+        yo, xo = int(yo), int(xo)
         y[yo : yo + width] += v * x[xo : xo + width]
 
     def gather_axpy4(y, yo, x, xos, vs, width):  # noqa: F811
-        a = vs[0] * x[xos[0] : xos[0] + width] + vs[1] * x[xos[1] : xos[1] + width]
-        b = vs[2] * x[xos[2] : xos[2] + width] + vs[3] * x[xos[3] : xos[3] + width]
+        yo, (o0, o1, o2, o3) = int(yo), (int(o) for o in xos)
+        a = vs[0] * x[o0 : o0 + width] + vs[1] * x[o1 : o1 + width]
+        b = vs[2] * x[o2 : o2 + width] + vs[3] * x[o3 : o3 + width]
         y[yo : yo + width] += a + b
 
     def scatter_axpy4(y, yos, x, xo, vs, width):  # noqa: F811
+        xo = int(xo)
         for o, v in zip(yos, vs, strict=True):
-            y[o : o + width] += v * x[xo : xo + width]
+            y[int(o) : int(o) + width] += v * x[xo : xo + width]
