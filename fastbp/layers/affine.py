@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks as _chk
+from .. import _threads
 from ..kernels import affine as _aff
 from .base import Layer, _bias
 
@@ -19,6 +20,7 @@ class Affine(Layer):
     """
 
     def __init__(self, W, b):
+        _threads.ensure_applied()  # BLAS layers: fastbp's thread setting, applied once
         W = _chk.float_array(W, "W", "Affine", ndim=2)
         b = _bias(b, W, 1, "Affine")
         _chk.finite(W, "W", "Affine")

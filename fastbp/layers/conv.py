@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks as _chk
+from .. import _threads
 from ..kernels import conv as _conv
 from ..kernels import pool as _pool
 from ..util import im2col
@@ -23,6 +24,7 @@ class Convolution(Layer):
 
     def __init__(self, W, b, stride=1, pad=0):
         where = "Convolution"
+        _threads.ensure_applied()  # BLAS layers: fastbp's thread setting, applied once
         W = _chk.float_array(W, "W", where, ndim=4)
         b = _bias(b, W, 0, where)  # (a scalar, as the book's ch07/apply_filter.py passes, broadcasts)
         _chk.finite(W, "W", where)

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import _checks as _chk
+from .. import _threads, config
 from .. import checkpoint as _ckpt
 from ..fused.base import Fused
 from ..fused.rules import fuse
@@ -59,6 +60,7 @@ class Network:
 
     # -- construction -----------------------------------------------------------------------------
     def _init_graph(self, graph: Graph, params=None, input_shape=None):
+        _threads.ensure_applied()  # fastbp's thread setting, the first time a network is built
         where = type(self).__name__
         if not isinstance(graph, Graph):
             raise TypeError(f"{where}: graph must be a fastbp.graph.Graph, got {type(graph).__name__}")
@@ -211,14 +213,24 @@ class Network:
             return self._loss(x, self._t(t, x.shape[0], "loss"), train_flg)
 
     def accuracy(self, x, t):
-        """Fraction of samples whose highest score is the label (t: indices or one-hot rows)."""
+        """Fraction of samples whose highest score is the label (t: indices or one-hot rows).
+
+        Runs in chunks of ``config.EVAL_ROWS`` samples (the whole training set of MNIST is one call in
+        the book's scripts: nothing full-size is converted or kept)."""
         with self._entered("accuracy"):
-            x = self._x(x, "accuracy")
+            x = _chk.float_array(x, "x", "accuracy", min_ndim=2, convert=True)
+            if x.shape[0] == 0:
+                raise ValueError(f"accuracy: x holds no samples (shape {x.shape})")
+            _chk.finite(x, "x", "accuracy")  # once, naming the index in the whole x
             t = self._t(t, x.shape[0], "accuracy")
-            y = np.argmax(self._scores(x), axis=1)
             if t.ndim != 1:
                 t = np.argmax(t, axis=1)
-            return np.sum(y == t) / float(x.shape[0])
+            step = max(1, int(config.EVAL_ROWS))
+            hits = 0
+            for i in range(0, x.shape[0], step):
+                scores = self._scores(self._x(x[i : i + step], "accuracy"))
+                hits += int(np.sum(np.argmax(scores, axis=1) == t[i : i + step]))
+            return hits / float(x.shape[0])
 
     def gradient(self, x, t):
         """Backpropagated gradients of ``loss(x, t)`` (training mode), one per key of ``params``."""
