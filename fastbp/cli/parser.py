@@ -94,8 +94,8 @@ def build() -> argparse.ArgumentParser:
     tr.add_argument(
         "--save",
         metavar="PATH",
-        help="save the trained parameters (.npz) and, in PATH.json, the network's description "
-        "(read by fastbp evaluate), and the training checkpoint PATH.ckpt (read by --resume)",
+        help="save the trained network (.npz: its parameters and description, read by fastbp evaluate) "
+        "and the training checkpoint PATH.ckpt (read by --resume)",
     )
     tr.add_argument(
         "--save-every",
@@ -123,7 +123,7 @@ def build() -> argparse.ArgumentParser:
     )
 
     ev = command("evaluate", "print the test accuracy of a network saved by fastbp train --save")
-    ev.add_argument("path", metavar="PATH", help="the .npz written by --save (PATH.json beside it)")
+    ev.add_argument("path", metavar="PATH", help="the .npz written by --save (it describes its network)")
     _data_options(ev)
 
     b = command("bench", "time fastbp against the NumPy reference and print the speedup table")

@@ -1,19 +1,14 @@
 """``fastbp train`` and ``fastbp evaluate``: the book's networks on MNIST, through :class:`Trainer`.
 
-``fastbp train --save PATH`` writes the weights to PATH (``net.save_params``, an .npz) and the
-network's description to ``PATH.json``, so that ``fastbp evaluate PATH`` can rebuild the network::
-
-    {"format": "fastbp-network", "version": 1, "net": "multi-layer", "class": "MultiLayerNet",
-     "args": {"input_size": 784, "hidden_size_list": [100], ...}, "dtype": "float64", ...}
-
-(The weights file holds only arrays: ``checkpoint.py`` does not store the architecture yet.) It also
-writes the training checkpoint ``PATH.ckpt``, which ``--resume PATH`` continues; ``--distributed``
-trains on every MPI rank (``runs.py``).
+``fastbp train --save PATH`` writes the weights to PATH with ``net.save_params`` (an .npz that also
+holds the network's description: its class and constructor arguments), so that ``fastbp evaluate
+PATH`` rebuilds the network from the file alone (``fastbp.nets.load``). It also writes the training
+checkpoint ``PATH.ckpt``, which ``--resume PATH`` continues; ``--distributed`` trains on every MPI
+rank (``runs.py``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -39,7 +34,7 @@ NETS = {
 }
 NET_OPTIONS = {"hidden", "activation", "weight_init", "weight_decay", "dropout", "batch_norm"}
 CONV_NETS = {"simple-conv", "deep-conv"}
-SIDECAR_FORMAT = "fastbp-network"
+DESC_FORMAT = "fastbp-network"
 MNIST_INPUT = (1, 28, 28)
 
 
@@ -97,7 +92,7 @@ def describe(args) -> dict:
         kw["dropout_ration"] = 0.5 if args.dropout is None else args.dropout  # the book's spelling
         kw["use_batchnorm"] = bool(args.batch_norm)
     return {
-        "format": SIDECAR_FORMAT,
+        "format": DESC_FORMAT,
         "version": 1,
         "net": net,
         "class": NETS[net][0],
@@ -175,18 +170,6 @@ def load_data(spec: str, download: bool, flatten: bool):
     if spec == "mnist":
         return "MNIST", data.load_mnist(flatten=flatten, download=download)
     return f"MNIST from {spec}", data.load_mnist(flatten=flatten, data_dir=spec, download=download)
-
-
-def _save(net, desc: dict, path: str, data_name: str) -> None:
-    """The weights at ``path``, then the description beside them (each written whole or not at all)."""
-    from .. import __version__
-
-    net.save_params(path)
-    sidecar = path + ".json"
-    tmp = f"{sidecar}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump({**desc, "fastbp_version": __version__, "trained_on": data_name}, f, indent=1)
-    os.replace(tmp, sidecar)
 
 
 class Row(NamedTuple):
@@ -321,10 +304,10 @@ def run_train(args, given: set[str]) -> int:
         f"final test accuracy {test_acc:.4f}; {trainer.max_iter - start} step{'s' if later else ''}: {timing}"
     )
     if args.save:
-        _save(net, desc, args.save, name)
+        net.save_params(args.save)  # (with the network's description: fastbp evaluate needs nothing else)
         print(
-            f"saved parameters to {args.save}, the network's description to {args.save}.json and the "
-            f"training checkpoint to {runs.checkpoint_path(args.save)}"
+            f"saved the network to {args.save} and the training checkpoint to "
+            f"{runs.checkpoint_path(args.save)}"
         )
     if plt is not None:
         _plot(plt, rows, args.plot)
@@ -346,43 +329,21 @@ def _plot(plt, rows, path):
     plt.close(fig)
 
 
-def read_description(path: str) -> dict:
-    """The description ``fastbp train --save`` wrote beside ``path``, checked."""
-    if not os.path.isfile(path):
-        raise UsageError(f"{path!r}: no such file")
-    sidecar = path + ".json"
-    try:
-        with open(sidecar) as f:
-            desc = json.load(f)
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path!r} has no {os.path.basename(sidecar)!r} beside it: save networks with fastbp train --save"
-        ) from None
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{sidecar!r} is not readable JSON ({e})") from None
-    ok = (
-        isinstance(desc, dict)
-        and desc.get("format") == SIDECAR_FORMAT
-        and desc.get("net") in NETS
-        and desc.get("class") == NETS[desc["net"]][0]
-        and isinstance(desc.get("args"), dict)
-        and desc.get("dtype") in ("float32", "float64")
-    )
-    if not ok:
-        raise UsageError(f"{sidecar!r} is not a network description written by fastbp train --save")
-    return desc
-
-
 def run_evaluate(args, given: set[str]) -> int:
     """``fastbp evaluate PATH``: rebuild the saved network, load its weights, print its test accuracy."""
-    desc = read_description(args.path)
+    from .. import nets
+
+    if not os.path.isfile(args.path):
+        raise UsageError(f"{args.path!r}: no such file")
     checks.data_spec(args.data)
-    net = build_net(desc, args.backend)
     try:
-        net.load_params(args.path)
+        net = nets.load(args.path, backend=args.backend)
     except (ValueError, OSError) as e:
-        raise UsageError(str(e)) from None
-    name, (_, (x_test, t_test)) = load_data(args.data, not args.no_download, desc["net"] not in CONV_NETS)
+        raise UsageError(f"{e} (save networks with fastbp train --save)") from None
+    flat = type(net).__name__ not in ("SimpleConvNet", "DeepConvNet")
+    name, (_, (x_test, t_test)) = load_data(args.data, not args.no_download, flat)
     acc = net.accuracy(x_test, t_test)
-    print(f"{desc['class']} from {args.path}: test accuracy {acc:.4f} on {x_test.shape[0]} images ({name})")
+    print(
+        f"{type(net).__name__} from {args.path}: test accuracy {acc:.4f} on {x_test.shape[0]} images ({name})"
+    )
     return 0
