@@ -189,11 +189,14 @@ class Graph:
         vals = [None] * len(self._slot)
         vals[: len(inputs)] = inputs
         for node in self.nodes:
-            args = [vals[s] for s in node.in_slots]
+            slots = node.in_slots
             if node.kwargs:
+                args = [vals[s] for s in slots]
                 out = node.fwd(*args, **{k: kwargs[k] for k in node.kwargs if k in kwargs})
+            elif len(slots) == 1:
+                out = node.fwd(vals[slots[0]])
             else:
-                out = node.fwd(*args)
+                out = node.fwd(*[vals[s] for s in slots])
             slots = node.out_slots
             if len(slots) == 1:
                 vals[slots[0]] = out
