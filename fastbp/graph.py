@@ -76,7 +76,7 @@ class Graph:
         self._differentiable = {self._slot[name] for name in self.wrt}
         self._validate = bool(validate)
         self._trusted = set(range(len(self.inputs)))  # slots produced by fastbp's own layers (or inputs)
-        self.skipped: list[Node] = []  # the nodes the last backward pass did not reach
+        self.skipped: tuple[Node, ...] = ()  # the nodes the last backward pass did not reach
 
     @classmethod
     def sequential(cls, layers, validate: bool = True) -> Graph:
@@ -217,12 +217,12 @@ class Graph:
             raise RuntimeError("Graph.backward: the graph has no nodes")
         grads = [None] * len(self._slot)
         grads[self.nodes[-1].out_slots[0]] = dout
-        skipped = self.skipped = []
+        self.skipped = ()
         for node in reversed(self.nodes):
             s = node.out_slots[0]
             g = grads[s]
             if g is None:  # this value does not reach the output (or a backward returned None)
-                skipped.append(node)
+                self.skipped += (node,)
                 continue
             grads[s] = None
             res = node.bwd(g, node.needs_dx) if node.fast else node.bwd(g)

@@ -244,7 +244,13 @@ class Network:
 
     def gradient(self, x, t):
         """Backpropagated gradients of ``loss(x, t)`` (training mode), one per key of ``params``."""
-        with self._entered("gradient"):
+        busy = self._busy  # (the entry written out: this is the hot path of every training step)
+        if not busy.acquire(blocking=False):
+            raise RuntimeError(
+                "gradient: this network is in use by another thread (a network holds the state of one "
+                "pass: give each thread its own network)"
+            )
+        try:
             x = self._x(x, "gradient")
             t = self._t(t, x.shape[0], "gradient")
             graph = self._graph
@@ -254,6 +260,10 @@ class Network:
             if graph.skipped:  # a node no gradient reached (a user layer's backward returned None)
                 self._zero_unreached(grads, graph.skipped)
             return self._decay(grads)
+        except _chk.NonFiniteInput as e:
+            raise ValueError(f"gradient: {e}") from None
+        finally:
+            busy.release()
 
     def _zero_unreached(self, grads, skipped):
         """Zeros for the parameters of layers the backward pass did not reach: no gradient flows
