@@ -114,6 +114,9 @@ class Torch:
         loss.backward()
         return loss.item(), [(m.weight.grad.numpy().T.copy(), m.bias.grad.numpy().copy()) for m in self.lins]
 
+    def weights(self):
+        return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in self.lins]
+
     def stepper(self, batches):
         model, loss_fn, opt, dt = self.model, self.loss, self.opt, self.dtype
 
@@ -153,13 +156,14 @@ class Jax:
         value, grads = self._value_and_grad(self.params, *self._arrays(x, t))
         return float(value), [(np.asarray(dW), np.asarray(db)) for dW, db in grads]
 
+    def weights(self):
+        return [(np.asarray(W), np.asarray(b)) for W, b in self.params]
+
     def stepper(self, batches):
-        jax = self.jax
-        state = [jax.tree.map(lambda a: a.copy(), self.params)]  # (donated: the step consumes its params)
         run = self._step
 
-        def step(x, t):
-            state[0], value = run(state[0], x, t)
+        def step(x, t):  # (params donated: the step consumes them and returns the next)
+            self.params, value = run(self.params, x, t)
             value.block_until_ready()  # (on the CPU an executable's outputs are ready together)
 
         return cycling(step, [self._arrays(x, t) for x, t in batches])
