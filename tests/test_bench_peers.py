@@ -42,7 +42,7 @@ def test_peer_cases_are_made_only_for_the_mlps_and_only_when_asked():
 
 @pytest.fixture(params=P.PEERS)
 def peer(request):
-    pytest.importorskip(request.param)
+    pytest.importorskip(request.param, exc_type=ImportError)
     return request.param
 
 
