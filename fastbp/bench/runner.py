@@ -13,16 +13,15 @@ PEER_COLUMNS = (("jax", "JAX jit"), ("torch", "PyTorch"))
 
 
 def _calibrate(fn, target_s):
-    """How many calls make one timing round last about target_s."""
-    loops = 1
-    while True:
+    """How many calls make one timing round last about target_s: from the median of a few single
+    calls (one slow call -- the OS preempting it, a thread waking up -- does not decide)."""
+    ts = []
+    for _ in range(5):
         t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= target_s or loops >= 1 << 20:
-            return loops
-        loops = max(loops * 2, int(loops * target_s / max(dt, 1e-9)))
+        fn()
+        ts.append(time.perf_counter() - t0)
+    per_call = sorted(ts)[2]
+    return max(1, min(1 << 20, round(target_s / max(per_call, 1e-9))))
 
 
 def _meta(c) -> dict:
