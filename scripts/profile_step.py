@@ -152,7 +152,7 @@ def profile(key, batch, dtype, data, steps):
     run = B.cycling(step, bs)
     for _ in range(5):
         run()
-    floor = S.gemm_floor(bs[0][0].astype(net_dt), nt.sizes, net_dt)
+    floor = S.gemm_floor([np.ascontiguousarray(b[0], net_dt) for b in bs], nt.sizes, net_dt)
     floor()
     plain = _time(run, steps)
     gemm = _time(floor, steps)

@@ -138,10 +138,20 @@ def test_batches_are_views_and_steps_cycle_through_them():
     assert len(B.batches(x, t, 20, "float64")) == 1
 
 
-def test_the_gemm_floor_runs_the_steps_products():
-    x = np.ones((4, 6))
-    run = S.gemm_floor(x, [6, 5, 3], "float64")
-    run()  # x W1, h W2; h^T d2, d2 W2^T, x^T d1
+def test_the_gemm_floor_runs_the_steps_products_on_each_batch_in_turn(monkeypatch):
+    xs = [np.full((4, 6), float(i)) for i in range(3)]
+    run = S.gemm_floor(xs, [6, 5, 3], "float64")
+    seen = []
+    dot = np.dot
+    monkeypatch.setattr(
+        np, "dot", lambda a, b, out: seen.append((a.shape, b.shape, a.flat[0])) or dot(a, b, out=out)
+    )
+    for _ in range(4):
+        run()
+    # x W1, h W2; h^T d2, d2 W2^T, x^T d1 (no dX for the first layer)
+    shapes = [((4, 6), (6, 5)), ((4, 5), (5, 3)), ((5, 4), (4, 3)), ((4, 3), (3, 5)), ((6, 4), (4, 5))]
+    assert [s[:2] for s in seen[:5]] == shapes and len(seen) == 20
+    assert [s[2] for s in seen[::5]] == [0.0, 1.0, 2.0, 0.0]  # each call on the next batch
 
 
 # -- the ops -------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ batch of one of the benchmark data (``data.DATA``), each call on the next of STE
   for any hidden sizes (``net("256")`` is 784-256-10, ``net("256x3")`` 784-256x3-10; He initial
   weights). Implementations: ``fastbp``; ``numpy``, the NumPy twin (``backend="numpy"``, the
   reference SGD); ``gemm``, the GEMM floor: the matrix products that step needs (forward, dW, and dX
-  except the first layer's) back to back in NumPy, in the network's dtype; and the peers (``jax``,
+  except the first layer's) back to back in NumPy, in the network's dtype, on the same batches in
+  turn; and the peers (``jax``,
   ``torch``: ``bench.peers``) from the same initial weights on the same batches.
 - The book's convolutional networks with Adam (as the book trains them): fastbp and the twin.
 
@@ -16,6 +17,7 @@ MNIST arrays are float32; the network converts each batch).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -136,8 +138,8 @@ def _maker(nt: Net, data: str, impl: str, n: int, dtype: str):
         if nt.conv:
             x = x.reshape(-1, 1, 28, 28)
         bs = batches(x, t, n)
-        if impl == "gemm":  # BLAS's time does not depend on the data: the first batch
-            return gemm_floor(bs[0][0].astype(net_dt), nt.sizes, net_dt)
+        if impl == "gemm":  # the same batches: a step reads each from memory, and so do its products
+            return gemm_floor([np.ascontiguousarray(b[0], net_dt) for b in bs], nt.sizes, net_dt)
         if impl in ("jax", "torch"):
             from . import peers
 
@@ -158,18 +160,22 @@ def _maker(nt: Net, data: str, impl: str, n: int, dtype: str):
     return make
 
 
-def gemm_floor(x, sizes, dtype):
+def gemm_floor(xs, sizes, dtype):
     """The products of one step, back to back into preallocated outputs: per layer x W forward, then
-    from the last layer on x^T dy (dW) and dy W^T (dX, but for the first layer)."""
+    from the last layer on x^T dy (dW) and dy W^T (dX, but for the first layer). Each call takes the
+    next of the inputs ``xs`` (the step's batches: the first product reads its batch from wherever
+    the step would find it, main memory when the batches outgrow the caches)."""
     r = rng()
-    n = x.shape[0]
+    n = xs[0].shape[0]
     Ws = [r.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
-    hs = [x] + [np.empty((n, b), dtype) for b in sizes[1:]]
+    hs = [xs[0]] + [np.empty((n, b), dtype) for b in sizes[1:]]
     ds = [np.empty((n, a), dtype) for a in sizes[:-1]] + [r.standard_normal((n, sizes[-1])).astype(dtype)]
     dWs = [np.empty_like(W) for W in Ws]
     L = len(Ws)
+    nxt = itertools.cycle(xs).__next__
 
     def run():
+        hs[0] = nxt()
         for i in range(L):
             np.dot(hs[i], Ws[i], out=hs[i + 1])
         for i in reversed(range(L)):
