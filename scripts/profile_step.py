@@ -125,6 +125,35 @@ def _instrument(prof, net, opt):
     prof.patch(opt, "update", "SGD.update", "optimizer")
 
 
+# Rows summed into the summary line: (label, test on (kind, callee, caller)).
+CATEGORIES = (
+    ("GEMM", lambda k, n, c: k == "gemm"),
+    (
+        "input checks (x NaN/inf scan or convert+scan, labels)",
+        lambda k, n, c: (
+            (n in ("all_finite", "copy_all_finite", "first_bad_label") and not c.endswith("_limit"))
+            or k == "check"
+        ),
+    ),
+    (
+        "first layer's listing attempt and W scan",
+        lambda k, n, c: n.startswith("compact_rows") or c.endswith("_limit"),
+    ),
+    ("bias/ReLU kernels", lambda k, n, c: k == "kernel" and n.startswith(("bias", "relu"))),
+    ("softmax-CE kernels", lambda k, n, c: k == "kernel" and n.startswith("softmax_ce")),
+    ("optimizer update (kernel and Python)", lambda k, n, c: k == "optimizer"),
+    ("small-batch kernels", lambda k, n, c: k == "kernel" and n.startswith("mlp_")),
+    ("Python in nodes, graph, network", lambda k, n, c: k in ("node", "net", "step")),
+)
+
+
+def _category(key):
+    for label, test in CATEGORIES:
+        if test(*key):
+            return label
+    return "other"
+
+
 def _time(fn, calls):
     """Median, first and last quartile of single calls, in us (robust to the OS preempting a call)."""
     out = []
@@ -193,6 +222,10 @@ def profile(key, batch, dtype, data, steps):
         f"- np.dot); timer overhead ~{profiled - plain[0]:.0f} us ({overhead * 1e6:.2f} us per call taken "
         "out of its caller's row)"
     )
+    sums = defaultdict(float)
+    for key, _, us in rows:
+        sums[_category(key)] += us
+    print("summary (sum of row medians, us/step): " + "; ".join(f"{k} {v:.0f}" for k, v in sums.items()))
     print(f"{'us/step':>8} {'calls':>5}  {'kind':<9} callee  <- caller")
     for (kind, name, caller), n, us in rows:
         if us >= 0.5:

@@ -33,7 +33,7 @@ def test_every_case_runs_at_small_sizes():
     groups = {c.group for c in selected}
     assert any("MultiLayerNet" in g for g in groups) and any("Adam update" in g for g in groups)
     assert any(g.endswith("batch 3 float64 (x float32) standardized") for g in groups)
-    assert {c.impl for c in selected} == {"fastbp", "numpy", "gemm"}
+    assert {c.impl for c in selected} == {"fastbp", "numpy", "gemm", "fastbp-x64"}
     for c in selected:
         _runs(c)
 
@@ -49,7 +49,8 @@ def test_each_mlp_group_has_fastbp_the_twin_and_its_gemm_floor():
     for c in selected:
         groups.setdefault(c.group, set()).add(c.impl)
     assert len(groups) == 2 * 2 * 2 * 2
-    assert all(impls == {"fastbp", "numpy", "gemm"} for impls in groups.values())
+    for group, impls in groups.items():  # a float32 input: fastbp on the float64 input beside it
+        assert impls == {"fastbp", "numpy", "gemm"} | ({"fastbp-x64"} if "(x float32)" in group else set())
     assert "MLP 784-256x3-10 step batch 100 float64 (x float32) uniform" in groups
 
 
@@ -223,6 +224,22 @@ def test_the_table_gives_every_speedup_over_numpy_and_the_floor_ratio():
     assert md[2] == "| g | 1000 | 500 (2.00x) | 400 (2.50x) | 2000 (0.50x) | 250 | 2.00 |"
 
 
+def test_a_float32_input_is_timed_beside_the_same_network_on_float64_copies(monkeypatch):
+    seen = []
+    from fastbp.nets import Network
+
+    gradient = Network.gradient
+    monkeypatch.setattr(
+        Network, "gradient", lambda self, x, t: seen.append((self.dtype, x.dtype)) or gradient(self, x, t)
+    )
+    group = [
+        c for c in B.cases(("step",), (3,), ("mixed",), ("two",), ("uniform",)) if c.impl.startswith("fastbp")
+    ]
+    for c in group:
+        c.make()()
+    assert seen == [(np.float64, np.float32), (np.float64, np.float64)]
+
+
 def test_busy_threads_counts_one_for_a_python_loop():
     n = B.peers.busy_threads(lambda: sum(range(1000)), seconds=0.1)
     assert n in (None, 1)
@@ -240,8 +257,13 @@ def test_fastbp_bench_prints_the_table_and_saves_json(tmp_path, capsys):
     assert "TwoLayerNet 784-50-10 step batch 2 float32 standardized" in out and "fastbp us" in out
     assert "MLP 784-24-10 step batch 2 float64 (x float32) standardized" in out
     data = json.loads(path.read_text())
-    assert {r["impl"] for r in data["results"]} == {"fastbp", "numpy", "gemm"}
+    assert {r["impl"] for r in data["results"]} == {"fastbp", "numpy", "gemm", "fastbp-x64"}
     assert len(data["table"]) == 4
+    mixed = data["table"][1]
+    assert mixed["dtype"] == "mixed" and mixed["x32_cost"] == pytest.approx(
+        mixed["fastbp"] / mixed["fastbp-x64"]
+    )
+    assert "x32/x64" in out
     row = data["table"][0]
     assert row["speedup"] == pytest.approx(row["numpy"] / row["fastbp"])
     assert row["floor_ratio"] == pytest.approx(row["fastbp"] / row["gemm"])

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from .peers import PeerMismatch
+from .steps import X64
 
 # The table's implementation columns, in the order a reader compares them (the GEMM floor last).
 PEER_COLUMNS = (("jax", "JAX jit"), ("torch", "PyTorch"))
@@ -103,6 +104,8 @@ def table(results) -> list[dict]:
                     row["speedup" if impl == "fastbp" else impl + "_speedup"] = row["numpy"] / row[impl]
         if "gemm" in row and "fastbp" in row:
             row["floor_ratio"] = row["fastbp"] / row["gemm"]
+        if X64 in row and "fastbp" in row:  # a float32 input's cost over a float64 one, same network
+            row["x32_cost"] = row["fastbp"] / row[X64]
     return list(rows.values())
 
 
@@ -116,9 +119,12 @@ def _us(v) -> str:
 
 def format_table(rows, markdown: bool = False) -> str:
     """The table as text (or Markdown): per group NumPy, fastbp (speedup), the peers (speedup) when
-    any row has them, the GEMM floor, fastbp / floor. A peer that disagreed reads ``mismatch``."""
+    any row has them, the GEMM floor, fastbp / floor; for a float32 input to a float64 network, fastbp
+    on the float64 input and the ratio. A peer that disagreed reads ``mismatch``."""
     peers = [(p, name) for p, name in PEER_COLUMNS if any(p in r or p + "_error" in r for r in rows)]
+    x64 = any(X64 in r for r in rows)
     head = ["group", "NumPy us", "fastbp us", *(f"{name} us" for _, name in peers), "GEMM us", "/floor"]
+    head += ["fastbp x64 us", "x32/x64"] if x64 else []
 
     def cell(r, impl, speedup_key):
         if impl + "_error" in r:
@@ -139,6 +145,11 @@ def format_table(rows, markdown: bool = False) -> str:
                 _us(r["gemm"]) if "gemm" in r else "",
                 f"{r['floor_ratio']:.2f}" if "floor_ratio" in r else "",
             ]
+            + (
+                [_us(r[X64]) if X64 in r else "", f"{r['x32_cost']:.2f}" if "x32_cost" in r else ""]
+                if x64
+                else []
+            )
         )
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -183,6 +194,13 @@ def machine(peers=()) -> dict:
         ]
     except ImportError:
         info["blas"] = "threadpoolctl not installed"
+    from importlib import metadata
+
+    for name in ("torch", "jax", "jaxlib"):  # installed peers, timed or not
+        try:
+            info[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
     if peers:
         from . import peers as P
 

@@ -12,7 +12,8 @@ batch of one of the benchmark data (``data.DATA``), each call on the next of STE
 - The book's convolutional networks with Adam (as the book trains them): fastbp and the twin.
 
 dtypes: ``float64``, ``float32``, and ``mixed``: a float32 input to a float64 network (the book's
-MNIST arrays are float32; the network converts each batch).
+MNIST arrays are float32; the network converts each batch), with ``fastbp-x64`` beside it: the same
+step on float64 copies of the batches.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ ALL_DTYPES = ("float64", "float32", "mixed")
 WIDTHS = (32, 64, 128, 256, 512, 1024)
 CONV_BATCHES = (1, 100)
 LR = 0.01
+# In a "mixed" group (float32 input, float64 network), fastbp again on float64 copies of the same
+# batches: what the float32 input costs, within one group's interleaved rounds.
+X64 = "fastbp-x64"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ def step_cases(batches_, dtypes, net_keys, data, peers=()) -> list[Case]:
                 for d in data:
                     group = f"{nt.label} step batch {n} {dtype_label(dtype)} {d}"
                     impls = ("fastbp", "numpy") if nt.conv else ("fastbp", "numpy", *peers, "gemm")
+                    if dtype == "mixed":  # beside it, the same network on float64 copies of the batches
+                        impls = ("fastbp", X64, *impls[1:])
                     for impl in impls:
                         make = _maker(nt, d, impl, n, dtype)
                         cases.append(Case("step", group, impl, make, nt.key, d, n, dtype))
@@ -138,6 +144,8 @@ def _maker(nt: Net, data: str, impl: str, n: int, dtype: str):
         if nt.conv:
             x = x.reshape(-1, 1, 28, 28)
         bs = batches(x, t, n)
+        if impl == X64:
+            bs = [(np.array(xb, np.float64), tb) for xb, tb in bs]
         if impl == "gemm":  # the same batches: a step reads each from memory, and so do its products
             return gemm_floor([np.ascontiguousarray(b[0], net_dt) for b in bs], nt.sizes, net_dt)
         if impl in ("jax", "torch"):
@@ -153,8 +161,8 @@ def _maker(nt: Net, data: str, impl: str, n: int, dtype: str):
             from ..optimizer import SGD
             from ..reference.optimizer import SGD as RefSGD
 
-            opt = SGD(LR) if impl == "fastbp" else RefSGD(LR)
-        model = build(nt, net_dt, "fastbp" if impl == "fastbp" else "numpy")
+            opt = RefSGD(LR) if impl == "numpy" else SGD(LR)
+        model = build(nt, net_dt, "numpy" if impl == "numpy" else "fastbp")
         return cycling(lambda x, t: opt.update(model.params, model.gradient(x, t)), bs)
 
     return make
