@@ -47,6 +47,8 @@ def main(argv=None):
     for _, name in IMPLS[1:]:
         head += [f"{name} us", "x NumPy"]
     head += ["GEMM floor us", "fastbp / floor"]
+    x64 = any("x32_cost" in r for run in runs for r in run["table"] if r["group"] in groups)
+    head += ["fastbp, float64 input us", "x32 / x64"] if x64 else []
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for g in groups:
@@ -60,6 +62,9 @@ def main(argv=None):
             cells.append(_cell([r[RATIOS[impl]] for r in rows if RATIOS[impl] in r], _x))
         cells.append(_cell([r["gemm"] for r in rows if "gemm" in r], _us))
         cells.append(_cell([r["floor_ratio"] for r in rows if "floor_ratio" in r], _x))
+        if x64:
+            cells.append(_cell([r["fastbp-x64"] for r in rows if "fastbp-x64" in r], _us))
+            cells.append(_cell([r["x32_cost"] for r in rows if "x32_cost" in r], _x))
         print("| " + " | ".join(cells) + " |")
     print(f"\n{len(runs)} runs; median over the runs (range).")
 
