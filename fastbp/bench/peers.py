@@ -17,8 +17,8 @@ disagrees raises ``PeerMismatch`` and is reported, not timed.
   threads computing at once with jax 0.10.2: measured by sampling the threads' states).
   ``jax_enable_x64`` is on, so float64 is float64. jax must not have been imported before.
 
-``info()`` gives the peers' versions and settings, and ``busy_threads`` checks how many threads a
-step keeps busy (``fastbp bench --peers`` records it per peer).
+``info()`` gives the peers' versions and settings, and ``thread_check`` how many threads a step keeps
+busy (``busy_threads``; ``fastbp bench --peers`` records it per peer).
 """
 
 from __future__ import annotations
@@ -231,6 +231,18 @@ def busy_threads(fn, seconds: float = 0.3, share: float = 0.2) -> int | None:
     used = [v - before.get(k, 0) for k, v in ticks().items()]
     total = sum(used)
     return sum(1 for u in used if total and u >= share * total) if total else None
+
+
+def thread_check(names) -> dict:
+    """Per peer of names, ``busy_threads`` while it runs a 784-512-10 float64 SGD step at batch 256 on
+    uniform data (1: one thread computing at a time)."""
+    from .steps import step_cases
+
+    return {
+        c.impl: busy_threads(c.make())
+        for c in step_cases((256,), ("float64",), ("512",), ("uniform",), tuple(names))
+        if c.impl in names
+    }
 
 
 def info(names) -> dict:

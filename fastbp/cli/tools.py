@@ -103,7 +103,7 @@ def run_bench(args, given: set[str]) -> int:
     results, interrupted = [], False
     try:
         if peers:  # one thread each? (counted while a mid-size step runs; recorded with the machine)
-            info["peer_busy_threads"] = _peer_threads(B, peers)
+            info["peer_busy_threads"] = B.peers.thread_check(peers)
             print(f"peer_busy_threads={info['peer_busy_threads']}", flush=True)
         # one group per call, so that an interruption keeps every finished group
         for i, members in enumerate(groups.values()):
@@ -140,16 +140,6 @@ def run_bench(args, given: set[str]) -> int:
     if interrupted:
         raise KeyboardInterrupt
     return 0
-
-
-def _peer_threads(B, peers) -> dict:
-    """Per peer, how many threads did at least a fifth of the work of a 784-512-10 float64 step at
-    batch 256 on uniform data (1: one thread at a time)."""
-    out = {}
-    for case in B.cases(("step",), (256,), ("float64",), ("512",), ("uniform",), peers):
-        if case.impl in peers:
-            out[case.impl] = B.peers.busy_threads(case.make())
-    return out
 
 
 def run_warmup(args, given: set[str]) -> int:
