@@ -1,7 +1,7 @@
 """Each op's forward and backward, and each optimizer update: fastbp against the NumPy twin.
 
 ``pytest bench/bench_ops.py --benchmark-columns=median,iqr,rounds``; the cases are defined in
-``fastbp.benchmarks`` (also run by ``fastbp bench --kind op``).
+``fastbp.bench`` (also run by ``fastbp bench --kind op``).
 """
 
 KIND = "op"

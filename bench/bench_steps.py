@@ -2,7 +2,7 @@
 the GEMM floor (the step's bare matrix products) in the same run.
 
 ``pytest bench/bench_steps.py --benchmark-columns=median,iqr,rounds``; the cases are defined in
-``fastbp.benchmarks`` (also run by ``fastbp bench --kind step``).
+``fastbp.bench`` (also run by ``fastbp bench --kind step``).
 """
 
 KIND = "step"

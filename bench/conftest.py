@@ -1,12 +1,12 @@
 import pytest
 
-from fastbp import benchmarks
+from fastbp import bench
 
 
 def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         kind = metafunc.module.KIND
-        selected = benchmarks.cases((kind,))
+        selected = bench.cases((kind,))
         metafunc.parametrize("case", selected, ids=[f"{c.group} [{c.impl}]" for c in selected])
 
 

@@ -129,10 +129,32 @@ def build() -> argparse.ArgumentParser:
     b = command("bench", "time fastbp against the NumPy reference and print the speedup table")
     b.add_argument("--kind", choices=["all", "op", "step"], default="all", help="what to time")
     b.add_argument("--batches", default="1,32,100,256,1000", help="batch sizes, comma-separated")
-    b.add_argument("--dtypes", default="float64,float32", help="dtypes, comma-separated")
+    b.add_argument(
+        "--dtypes",
+        default="float64,float32",
+        help="dtypes, comma-separated: float64, float32, and mixed (steps: float32 input, float64 network)",
+    )
+    b.add_argument(
+        "--data",
+        default="mnist,uniform",
+        help="step inputs, comma-separated: mnist (the shipped images), standardized (per-pixel mean 0, "
+        "std 1: dense), uniform (noise in [0, 1): no zeros)",
+    )
+    b.add_argument(
+        "--widths",
+        default="book",
+        help="step networks, comma-separated: book (two, multi, simple-conv, deep-conv), a hidden width "
+        "(256: a ReLU MLP 784-256-10), widths x layers (256x3), sweep (32..1024 and 256x3), all",
+    )
     b.add_argument("--match", default="", help="only groups whose name contains this text")
+    b.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time the MLP steps in JAX (jit) and PyTorch (eager), one thread, where installed",
+    )
     b.add_argument("--rounds", type=int, default=15, help="timing rounds per case (median reported)")
     b.add_argument("--json", metavar="PATH", help="save machine info, every case and the table as JSON")
+    b.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     b.add_argument("--plot", metavar="PNG", help="a bar chart of the speedups (needs matplotlib)")
     b.add_argument("-v", "--verbose", action="store_true", help="print each group as it starts")
 

@@ -44,8 +44,17 @@ def run_gradcheck(args, given: set[str]) -> int:
     return 0 if ok else 1
 
 
+def _list(option: str, text: str, allowed=None) -> tuple[str, ...]:
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not items:
+        raise UsageError(f"{option} needs at least one value, got {text!r}")
+    if allowed is not None and not set(items) <= set(allowed):
+        raise UsageError(f"{option} must be among {','.join(allowed)}, got {text!r}")
+    return items
+
+
 def _bench_args(args, kinds):
-    from .. import benchmarks as B
+    from .. import bench as B
 
     try:
         batches = tuple(int(b) for b in args.batches.split(","))
@@ -55,35 +64,47 @@ def _bench_args(args, kinds):
         ) from None
     if min(batches) < 1:
         raise UsageError(f"--batches must be comma-separated positive integers, got {args.batches!r}")
-    # the largest cases hold a few (batch, 784) float64 arrays per implementation
-    checks.memory(f"--batches {max(batches)}", max(batches) * 784 * 8 * 16)
-    dtypes = tuple(args.dtypes.split(","))
-    if not set(dtypes) <= set(B.DTYPES):
-        raise UsageError(f"--dtypes must be among {','.join(B.DTYPES)}, got {args.dtypes!r}")
+    dtypes = _list("--dtypes", args.dtypes, B.ALL_DTYPES)
+    data = _list("--data", args.data, B.DATA)
+    nets = _list("--widths", args.widths)
+    try:
+        widest = max(max(n.sizes) for n in B.steps.nets(nets))
+    except ValueError as e:
+        raise UsageError(f"--widths: {e}") from None
+    # the largest cases hold a few (batch, width) float64 arrays per implementation, and the data
+    checks.memory(f"--batches {max(batches)}", max(batches) * max(784, widest) * 8 * 16 + 64e6 * len(data))
     checks.positive("--rounds", args.rounds, integer=True)
     checks.output_file("--json", args.json)
     checks.output_file("--plot", args.plot)
-    selected = [c for c in B.cases(kinds, batches, dtypes) if args.match in c.group]
+    peers = B.peers.available() if args.peers else ()
+    selected = [c for c in B.cases(kinds, batches, dtypes, nets, data, peers) if args.match in c.group]
     if not selected:
         raise UsageError(f"no benchmark group matches --match {args.match!r}")
-    return selected
+    return selected, peers
 
 
 def run_bench(args, given: set[str]) -> int:
     """Time every selected group; on Ctrl-C print and save what was measured so far, then exit 130."""
-    from .. import benchmarks as B
+    from .. import bench as B
     from . import train
 
     kinds = ("op", "step") if args.kind == "all" else (args.kind,)
     plt = train._pyplot() if args.plot else None
-    selected = _bench_args(args, kinds)
-    info = B.machine()
-    print(" ".join(f"{k}={v}" for k, v in info.items()))
+    selected, peers = _bench_args(args, kinds)
+    if args.peers:
+        missing = [p for p in B.peers.PEERS if p not in peers]
+        if missing:
+            print(f"peers not installed (pip install fastbp[peers]): {', '.join(missing)}", flush=True)
+    info = B.machine(peers)
+    print(" ".join(f"{k}={v}" for k, v in info.items()), flush=True)
     groups = {}
     for c in selected:
         groups.setdefault((c.kind, c.group), []).append(c)
     results, interrupted = [], False
     try:
+        if peers:  # one thread each? (counted while a mid-size step runs; recorded with the machine)
+            info["peer_busy_threads"] = B.peers.thread_check(peers)
+            print(f"peer_busy_threads={info['peer_busy_threads']}", flush=True)
         # one group per call, so that an interruption keeps every finished group
         for i, members in enumerate(groups.values()):
             if args.verbose:
@@ -94,8 +115,11 @@ def run_bench(args, given: set[str]) -> int:
     rows = B.table(results)
     if interrupted:
         print(f"interrupted: {len(rows)} of {len(groups)} groups measured", flush=True)
+    for r in results:
+        if "error" in r:
+            print(f"not timed: {r['group']} [{r['impl']}]: {r['error']}")
     if rows:
-        print(B.format_table(rows))
+        print(B.format_table(rows, markdown=args.markdown))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(

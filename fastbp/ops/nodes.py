@@ -6,7 +6,7 @@ their inputs for a batch size, a dtype and one of its ``sizes`` (``sizes[0]`` is
 The fastbp side runs as the networks run it: the unchecked ``_forward``/``_backward(dout,
 needs_dx)``; the twin side through the twins' ``forward``/``backward``. ``tests/test_ops.py`` checks the
 two against each other and every differentiable op against central differences (``grad_size``);
-``fastbp.benchmarks`` times them at the benchmark size.
+``fastbp.bench`` times them at the benchmark size.
 """
 
 from __future__ import annotations
