@@ -454,3 +454,32 @@ def test_small_batch_loss_with_a_nonfinite_weight_met_by_zeros_is_nan(bad):
     with np.errstate(all="ignore"):
         assert np.isnan(net.loss(np.tile(x, (4, 1)), np.tile(t, 4)))  # batch 8: BLAS, NaN
         assert np.isnan(net.loss(x, t))  # batch 2: the compiled loops
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(data=st.data())
+def test_nonfinite_dout_gives_the_twins_nonfinite_positions(data):
+    """The networks' backward (``_backward``, unchecked) given an incoming gradient holding NaN/inf (a
+    later layer overflowed): the twin's NaN/inf positions in dx and in every parameter gradient (a
+    zero of x met by an inf of dout is BLAS's NaN, also where the first layer takes the list of
+    nonzeros). Batch >= 2: see the OpenBLAS note above."""
+    op = OPS[data.draw(st.sampled_from(sorted(n for n, o in OPS.items() if not o.loss)), label="op")]
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="dtype")
+    size = _size(data, op)
+    size, n, params, args = _draw_case(data, op, dtype, size, max(2, _batch(data, op)))
+    node = O.build(op, params, "fastbp")
+    out = _copy(O.forward(op, node, "fastbp", args))
+    dout = _dout(op, out, dtype, 5)
+    flat = dout.reshape(-1)
+    for _ in range(data.draw(st.integers(1, 3), label="how many")):
+        flat[data.draw(st.integers(0, flat.size - 1), label="position")] = data.draw(
+            st.sampled_from([np.nan, np.inf, -np.inf]), label="value"
+        )
+    want, want_dx, want_grads = _twin_pass(op, params, args, dout, op.needs_dx)
+    with np.errstate(all="ignore"):
+        dx = O.backward(op, node, "fastbp", dout.copy())
+    if op.needs_dx:
+        _close(_copy(dx), want_dx, op, dtype, f"{op.name} dx")
+    got = O.param_grads(op, node, "fastbp", _arrays(params))
+    for k in _arrays(params):
+        _close(np.array(got[k]), want_grads[k], op, dtype, f"{op.name} d{k}")
