@@ -426,3 +426,19 @@ def test_the_snapshot_sees_each_kind_of_change():
         change()
         with pytest.raises(AssertionError):
             assert_unchanged(before, snapshot(net, opt))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype, other", [(np.float64, np.float32), (np.float32, np.float64)])
+@pytest.mark.parametrize("method", ["predict", "loss", "gradient"])
+@pytest.mark.parametrize("name", ["TwoLayerNet", "SimpleConvNet"])
+def test_nonfinite_x_of_the_other_precision_is_refused(name, method, dtype, other, value):
+    """x converted from the other float precision (a copy the network makes) is scanned too: NaN/inf
+    in it is refused naming x, changing nothing."""
+    net, opt = _trained(name, dtype, "SGD")
+    x, t = _good(name, other, 9, seed=2)
+    x.reshape(-1)[17] = value
+    before = snapshot(net, opt)
+    with pytest.raises(ValueError, match=r"x contains NaN or inf"):
+        getattr(net, method)(*((x,) if method == "predict" else (x, t)))
+    assert_unchanged(before, snapshot(net, opt))
