@@ -18,6 +18,8 @@ read-only, 0-d where the op takes any shape).
 - ``test_nonfinite_weights_give_the_twins_nonfinite_positions``: NaN/inf written into a weight (as a
   diverged training leaves them; the constructors refuse them, the in-place updates cannot) give the
   twin's NaN/inf positions, on the networks' path.
+- ``test_nonfinite_dout_gives_the_twins_nonfinite_positions``: the same for an incoming gradient
+  holding NaN/inf (a later layer overflowed), dx and every parameter gradient.
 
 Tolerance: the op's (``op.tol``), relative, and absolute relative to the largest value of the result
 (a value written at 1e4 makes every product 1e4 times larger, and its rounding with it). The examples
