@@ -439,6 +439,20 @@ def test_a_cache_of_the_published_files_must_have_the_published_shapes(tmp_path,
     assert_array_equal(got[1], t)
 
 
+@pytest.mark.parametrize("what", ["count", "label", "rank"])
+def test_a_correctly_digested_but_inconsistent_cache_pair_is_not_used(tmp_path, rng, what):
+    # each file valid on its own (uint8, the digest its name records), not an MNIST set together:
+    # 5 images and 6 labels, a label 12, images of rank 2
+    x = rng.integers(0, 256, (5, 28, 28) if what != "rank" else (5, 784), dtype=np.uint8)
+    t = np.arange(6 if what == "count" else 5, dtype=np.uint8)
+    if what == "label":
+        t[0] = 12
+    other = {n: hashlib.sha256(n.encode()).hexdigest() for n in NAMES}
+    for name, a in ((NAMES[0], x), (NAMES[1], t)):
+        np.save(tmp_path / data._cache_name(name, other[name], data._array_digest(a)), a)
+    assert data._read_cache(tmp_path, NAMES[0], NAMES[1], other) is None
+
+
 # -- downloads: size cap, deadline, leftovers (issue 11.17, 11.18) ----------------------------------
 
 

@@ -129,12 +129,15 @@ def test_progress_bar_when_asked_and_tqdm_is_there(monkeypatch, capsys):
 
 
 def test_no_progress_bar_when_not_a_terminal(monkeypatch):
+    import io
     import sys
     import types
 
     monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=None))  # would fail if used
+    # stderr not a terminal whatever pytest's own is (under `pytest -s` in a terminal it is one)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
     x, t, xt, tt = data()
-    Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, epochs=1, verbose=False).train()  # pytest: not a tty
+    Trainer(TwoLayerNet(20, 4, 4), x, t, xt, tt, epochs=1, verbose=False).train()
 
 
 def test_iterations_and_evaluation_at_each_epochs_end():
