@@ -20,6 +20,17 @@ __all__ = ["SimpleConvNet", "DeepConvNet"]
 class _ConvNet(Network):
     """The convolutional networks' shared parts: (N, C, H, W) input and the book's batched accuracy."""
 
+    def _common(self, input_dim, hidden_size, output_size, dtype, backend, where):
+        """The arguments both book conv nets take, checked: sets input_dim, output_size, dtype; returns
+        (the layer module, hidden_size)."""
+        if isinstance(input_dim, (str, bytes)) or not hasattr(input_dim, "__len__") or len(input_dim) != 3:
+            raise ValueError(f"{where}: input_dim must be (C, H, W), got {input_dim!r}")
+        self.input_dim = tuple(_a.size(v, "input_dim entries", where) for v in input_dim)
+        self.output_size = _a.size(output_size, "output_size", where)
+        hidden_size = _a.size(hidden_size, "hidden_size", where)
+        self.dtype = _a.float_dtype(dtype, where)
+        return _a.layer_module(backend), hidden_size
+
     def accuracy(self, x, t, batch_size=100):
         """Correct predictions over batches of ``batch_size``, divided by N -- as the book does it, so
         when N is not a multiple of batch_size the samples of the last partial batch are not counted
@@ -62,13 +73,7 @@ class SimpleConvNet(_ConvNet):
         if conv_param is None:
             conv_param = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
         fn, fs, pad, stride = _a.conv_param(conv_param, where, "conv_param")
-        if len(input_dim) != 3:
-            raise ValueError(f"{where}: input_dim must be (C, H, W), got {input_dim!r}")
-        self.input_dim = tuple(_a.size(v, "input_dim entries", where) for v in input_dim)
-        self.output_size = _a.size(output_size, "output_size", where)
-        hidden_size = _a.size(hidden_size, "hidden_size", where)
-        L = _a.layer_module(backend)
-        self.dtype = _a.float_dtype(dtype, where)
+        L, hidden_size = self._common(input_dim, hidden_size, output_size, dtype, backend, where)
         self._remember(where, input_dim=self.input_dim, conv_param=dict(conv_param), hidden_size=hidden_size,
                        output_size=self.output_size, weight_init_std=weight_init_std)  # fmt: skip
         conv_out = (self.input_dim[1] - fs + 2 * pad) / stride + 1
@@ -147,13 +152,7 @@ class DeepConvNet(_ConvNet):
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         cps = [dict(DEEP_CONV_PARAMS[i]) if cp is None else cp for i, cp in enumerate(given)]
         cps = [_a.conv_param(cp, where, f"conv_param_{i + 1}") for i, cp in enumerate(cps)]
-        if len(input_dim) != 3:
-            raise ValueError(f"{where}: input_dim must be (C, H, W), got {input_dim!r}")
-        self.input_dim = tuple(_a.size(v, "input_dim entries", where) for v in input_dim)
-        self.output_size = _a.size(output_size, "output_size", where)
-        hidden_size = _a.size(hidden_size, "hidden_size", where)
-        L = _a.layer_module(backend)
-        self.dtype = _a.float_dtype(dtype, where)
+        L, hidden_size = self._common(input_dim, hidden_size, output_size, dtype, backend, where)
         params = {f"conv_param_{i + 1}": dict(cp) for i, cp in enumerate(given) if cp is not None}
         self._remember(where, input_dim=self.input_dim, **params, hidden_size=hidden_size,
                        output_size=self.output_size)  # fmt: skip
