@@ -64,6 +64,7 @@ for n in (1, 100, 1000):
         MultiLayerNet(784, [128, 64], 10, activation="tanh", backend="numpy"), RSGD(lr=0.01), n, reps
     )
     print(
-        f"Tanh 784-128-64-10 batch {n}: Sequential fastbp {f:.1f} numpy-twin {r:.1f} speedup {r / f:.2f}x | MultiLayerNet(tanh) fastbp {mf:.1f} numpy {mr:.1f} speedup {mr / mf:.2f}x",
+        f"Tanh 784-128-64-10 batch {n}: Sequential fastbp {f:.1f} numpy-twin {r:.1f} speedup "
+        f"{r / f:.2f}x | MultiLayerNet(tanh) fastbp {mf:.1f} numpy {mr:.1f} speedup {mr / mf:.2f}x",
         flush=True,
     )
