@@ -188,21 +188,25 @@ class Graph:
                 return inputs[stop]
         vals = [None] * len(self._slot)
         vals[: len(inputs)] = inputs
+        get = vals.__getitem__
         for node in self.nodes:
             slots = node.in_slots
             if node.kwargs:
-                args = [vals[s] for s in slots]
-                out = node.fwd(*args, **{k: kwargs[k] for k in node.kwargs if k in kwargs})
+                out = node.fwd(*map(get, slots), **{k: kwargs[k] for k in node.kwargs if k in kwargs})
             elif len(slots) == 1:
                 out = node.fwd(vals[slots[0]])
             else:
-                out = node.fwd(*[vals[s] for s in slots])
+                out = node.fwd(*map(get, slots))
             slots = node.out_slots
             if len(slots) == 1:
                 vals[slots[0]] = out
-            else:
-                for s, v in zip(slots, out, strict=False):  # (a side output's node returns a tuple)
-                    vals[s] = v
+            else:  # a node with side outputs returns a tuple; its output slots are consecutive
+                if len(out) != len(slots):
+                    raise TypeError(
+                        f"Graph.forward: {type(node.layer).__name__}.forward must return {len(slots)} "
+                        f"values {node.outputs}, got {len(out)}"
+                    )
+                vals[slots[0] : slots[-1] + 1] = out
             if stop in slots:
                 return vals[stop]
         return vals[self.nodes[-1].out_slots[0]]

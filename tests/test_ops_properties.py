@@ -376,8 +376,6 @@ def test_nonfinite_weights_give_the_twins_nonfinite_positions(data):
     # twin's own NaN positions would not be IEEE's (NumPy's result at batch 1 is not NumPy's at 2)
     size = _size(data, op)
     n = max(2, _batch(data, op))
-    if op.name == "small_batch_mlp":  # the compiled loops (batch <= SMALL_BATCH): see the xfail below
-        n = max(n, config.SMALL_BATCH + 1)
     size, n, params, args = _draw_case(data, op, dtype, size, n)
     node = O.build(op, params, "fastbp")  # (the constructors refuse NaN/inf: written in place after)
     names = _arrays(params)
@@ -394,8 +392,6 @@ def test_nonfinite_weights_give_the_twins_nonfinite_positions(data):
     _close(out, want, op, dtype, f"{op.name} forward with {key} non-finite")
     with np.errstate(all="ignore"):
         dx = O.backward(op, node, "fastbp", None if dout is None else dout.copy())
-    if op.name.startswith("conv_relu_pool"):  # the gradients diverge: see the xfail below
-        return
     if op.needs_dx:
         _close(_copy(dx), want_dx, op, dtype, f"{op.name} dx with {key} non-finite")
     got = O.param_grads(op, node, "fastbp", names)
@@ -403,16 +399,6 @@ def test_nonfinite_weights_give_the_twins_nonfinite_positions(data):
         _close(np.array(got[k]), want_grads[k], op, dtype, f"{op.name} d{k} with {key} non-finite")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ConvReluPool with a non-finite weight routes gradients unlike its twin chain. needs_dx=True "
-    "(fastbp/fused/conv.py:155-161, relu_pool_backward_sparse) visits only the pooling window "
-    "winners, so a NaN/inf in W reaches dx only through them, where the twin's dcol = d @ W^T is NaN "
-    "wherever W's NaN column meets a patch (0 * NaN); with b[c] = +-inf or NaN the fused pooling "
-    "(relu_pool_t) ranks a window by the product before the bias, so the winner (arg_max) is not the "
-    "twin's first one of the tie (inf == inf), or a NaN window's, and dW (and dx) go elsewhere. "
-    "The forward outputs match (same NaN/inf positions); the unfused Convolution, ConvRelu match.",
-)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "name, key, value, grad",
@@ -437,14 +423,6 @@ def test_conv_relu_pool_gradients_with_a_nonfinite_weight_are_the_twins(name, ke
     _close(got, want_dx if grad == "dx" else want_grads["W"], op, dtype, grad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 6 is still there: the small-batch loops skip inputs that are exactly 0 "
-    "(fastbp/kernels/mlp.py:29-33 dense_forward `if v != zero`, and dense_backward), and "
-    "SmallBatchMLP._arrays (fastbp/fused/mlp.py:71) takes them whatever the weights hold, so an inf/NaN "
-    "weight met only by zeros of x gives a finite loss at batch <= config.SMALL_BATCH (4) where "
-    "NumPy, the twin and fastbp's own batch-8 path give NaN",
-)
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
 def test_small_batch_loss_with_a_nonfinite_weight_met_by_zeros_is_nan(bad):
     from fastbp.nets import TwoLayerNet
@@ -456,6 +434,8 @@ def test_small_batch_loss_with_a_nonfinite_weight_met_by_zeros_is_nan(bad):
     with np.errstate(all="ignore"):
         assert np.isnan(net.loss(np.tile(x, (4, 1)), np.tile(t, 4)))  # batch 8: BLAS, NaN
         assert np.isnan(net.loss(x, t))  # batch 2: the compiled loops
+        grads = net.gradient(x, t)  # the one-call step: NumPy's NaN in the loss and the gradients
+    assert np.isnan(net.lastLayer.loss) and np.isnan(grads["W2"]).any()
 
 
 @settings(max_examples=150, **SETTINGS)

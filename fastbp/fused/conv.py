@@ -8,6 +8,7 @@ import numpy as np
 
 from ..kernels import conv as _conv
 from ..kernels import pool as _pool
+from ..kernels.checks import all_finite
 from ..layers.activations import Relu
 from ..layers.base import _out_size
 from ..layers.conv import Convolution, Pooling
@@ -70,6 +71,7 @@ class ConvReluPool(Fused):
         self.needs_dx = needs_dx
         self._kept: Kept | None = None  # the patches of the last forward, when it kept them
         self._x = self._out = self._arg = None
+        self._unfused = False  # the last forward ran the layers one by one (NaN/inf weights)
 
     def _geometry(self, x):
         conv, pool = self.conv, self.pool
@@ -83,6 +85,15 @@ class ConvReluPool(Fused):
     def _forward(self, x, grad=False):
         conv, pool = self.conv, self.pool
         W = conv.W
+        # NaN/inf weights (a diverged step): the layers one by one, as the unfused network routes them.
+        # The fused pooling ranks a window before the bias and its backward visits the winners only,
+        # so the NaN would reach other gradients than the twin's (a scan of W: <1% of the block).
+        self._unfused = not (all_finite(W.ravel()) and all_finite(conv.b.ravel()))
+        if self._unfused:
+            self._kept = None
+            for layer in self.layers:
+                x = layer._forward(x)
+            return x
         x = conv.images(x)
         fn, ck, oh, ow, poh, pow_ = self._geometry(x)
         n = x.shape[0]
@@ -126,6 +137,10 @@ class ConvReluPool(Fused):
         return out
 
     def _backward(self, dout, needs_dx=True):
+        if self._unfused:
+            for i, layer in enumerate(reversed(self.layers)):
+                dout = layer._backward(dout, needs_dx or i < len(self.layers) - 1)
+            return dout
         conv, pool = self.conv, self.pool
         W, x = conv.W, self._x
         fn, ck, oh, ow, _, _ = self._geometry(x)

@@ -73,12 +73,12 @@ class SmallBatchMLP(Fused):
         None when the weights cannot take it (rebound to another dtype or layout)."""
         c = self._loops
         affines = self.affines
-        if (
-            c is not None
-            and c.n == n
-            and all(a.W is W and a.b is b for a, W, b in zip(affines, c.Ws, c.bs, strict=False))
-        ):
-            return c
+        if c is not None and c.n == n:  # (a plain loop: this runs on every small-batch step)
+            for a, W, b in zip(affines, c.Ws, c.bs, strict=False):
+                if a.W is not W or a.b is not b:
+                    break
+            else:
+                return c
         Ws = tuple(a.W for a in affines)
         bs = tuple(a.b for a in affines)
         if not all(  # (read-only or strided arrays are other Numba types: the graph's path copes)
@@ -96,26 +96,24 @@ class SmallBatchMLP(Fused):
 
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
-        c = None
-        if n <= config.SMALL_BATCH and not config.BOOK_LOSS:
-            if self.checks_finite_input:  # before any state changes
-                _chk.finite_input(x)
-            c = self._arrays(n, x.dtype)
-        self._loops, self._stepped = c, False
+        c = self._arrays(n, x.dtype) if n <= config.SMALL_BATCH and not config.BOOK_LOSS else None
         if c is None:  # through BLAS: the body's nodes as a graph, then the loss
+            self._loops, self._stepped = None, False
             scores = self.graph.forward(x)
             return (None if t is None else self.loss._forward(scores, t)), scores
-        if self.forget is not None:
-            self.forget()  # the first layer's list of nonzeros is an older batch's now
-        if t is None:
-            _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
-            self._record(x, c)
-            return None, c.hs[-1]
-        if grad and t.ndim == 1:
-            loss = _mlp.mlp_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
-            self._stepped = True
+        if grad and t is not None and t.ndim == 1:  # the whole step in one call, which checks x first
+            loss, bad = _mlp.mlp_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
+            if bad >= 0:  # (nothing was written)
+                raise _chk.nonfinite_input(x)
+            self._loops, self._stepped = c, True
         else:
+            if self.checks_finite_input:  # before any state changes
+                _chk.finite_input(x)
+            self._loops, self._stepped = c, False
             _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
+            if t is None:
+                self._record(x, c)
+                return None, c.hs[-1]
             if t.ndim == 1:
                 loss = _sce.softmax_ce_forward(c.hs[-1], t, c.y)
             else:  # one-hot (or any target) rows
@@ -142,6 +140,8 @@ class SmallBatchMLP(Fused):
 
     def _record(self, x, c: _Loops):
         """Leave the layers' attributes as if they had run one by one (the book's scripts read them)."""
+        if self.forget is not None:
+            self.forget()  # the first layer's list of nonzeros is an older batch's now
         prev = x
         for a, h in zip(self.affines, c.hs, strict=False):
             a.record(prev, h, prev.shape)

@@ -20,6 +20,17 @@ def all_finite(a):
 
 
 @jit
+def first_nonfinite(a):
+    """The flat index of the first NaN or +-inf of ``a`` (any shape, C-contiguous), or -1: for kernels
+    that check their input before they write anything (an early exit: the input is small there)."""
+    flat = a.ravel()
+    for i in range(flat.size):
+        if not np.isfinite(flat[i]):
+            return i
+    return -1
+
+
+@jit
 def first_bad_label(t, n_classes):
     """Index of the first label outside ``[0, n_classes)``, or -1 when all are valid."""
     flat = t.ravel()

@@ -2,8 +2,12 @@
 
 At batch 1 the book's step is all overhead: each np.dot call costs microseconds, and the products are
 matrix-vector ones that BLAS does not speed up. These kernels run the layers in compiled loops:
-Affine+ReLU for every hidden layer, Affine for the last, written into the layers' own buffers. Inputs
-that are exactly 0 are skipped in the products (most of an MNIST image is background).
+Affine+ReLU for every hidden layer, Affine for the last, written into the layers' own buffers. The
+network's inputs that are exactly 0 are skipped in the first product (most of an MNIST image is
+background) when the first layer's weights are all finite: 0 * inf is NaN, and the result must be the
+one NumPy gives (a diverged weight met only by zeros makes the loss NaN). Measured here, 784x50 float64
+at batch 1: 2.0 us with the skip, 6.9 us without, 4.0 us for the scan of W; at batch 2-4 the skip
+saves that much per sample.
 
 Layers: ``Ws[l]`` (D_l, D_{l+1}), ``bs[l]``, ``hs[l]`` (N, D_{l+1}) the outputs (ReLU applied for
 l < L-1, raw scores for the last), ``ds[l]`` the gradient w.r.t. ``hs[l]``, ``dWs``, ``dbs``.
@@ -13,21 +17,33 @@ input gradient vectorise.
 
 from .._jit import jit
 from . import rules
+from .checks import all_finite, first_nonfinite
 from .softmax_ce import softmax_ce_backward, softmax_ce_forward
 
 
 @jit(fastmath=True)
-def dense_forward(x, W, b, out, relu):
-    """out = x W + b, then max(., 0) if ``relu``.  x: (N, D), W: (D, M), b: (M,), out: (N, M)."""
+def dense_forward(x, W, b, out, relu, skip_zeros):
+    """out = x W + b, then max(., 0) if ``relu``.  x: (N, D), W: (D, M), b: (M,), out: (N, M).
+
+    ``skip_zeros``: leave out the terms of inputs that are exactly 0 when W is all finite (checked at
+    the first zero met: a dense x costs no scan). For the network's input (most of an MNIST image is
+    0); not for hidden layers, where about half the inputs are ReLU's zeros and scanning W costs more
+    than their terms (100x100 float64: 1 us against 0.5 us).
+    """
     n, d = x.shape
     m = W.shape[1]
     zero = out.dtype.type(0)
+    skip = 0  # 0: not known yet, 1: skip zero inputs, -1: W holds NaN/inf or skip_zeros is off
+    if not skip_zeros:
+        skip = -1
     for i in range(n):
         for j in range(m):
             out[i, j] = b[j]
         for k in range(d):
             v = x[i, k]
-            if v != zero:
+            if v == zero and skip == 0:
+                skip = 1 if all_finite(W.ravel()) else -1  # (0 * inf is NaN, as NumPy gives)
+            if v != zero or skip < 0:
                 for j in range(m):
                     out[i, j] += v * W[k, j]
         if relu:
@@ -41,6 +57,7 @@ def dense_backward(x, W, dout, dW, db, dx, need_dx):
     n, d = x.shape
     m = W.shape[1]
     zero = dW.dtype.type(0)
+    finite_rows = all_finite(dout.ravel())  # (0 * inf is NaN: skip zero inputs only when dout has none)
     for j in range(m):
         db[j] = dout[0, j]
     for k in range(d):  # the first sample writes every row: no separate zeroing pass
@@ -52,7 +69,7 @@ def dense_backward(x, W, dout, dW, db, dx, need_dx):
             db[j] += dout[i, j]
         for k in range(d):
             v = x[i, k]
-            if v != zero:
+            if v != zero or not finite_rows:
                 for j in range(m):
                     dW[k, j] += v * dout[i, j]
     if need_dx:
@@ -68,9 +85,10 @@ def dense_backward(x, W, dout, dW, db, dx, need_dx):
 def mlp_forward(x, Ws, bs, hs):
     """Every layer's output into hs; returns nothing (the scores are hs[-1])."""
     n_layers = len(Ws)
-    dense_forward(x, Ws[0], bs[0], hs[0], n_layers > 1)
+    # (flags computed, not literal: a literal True would compile a second signature of dense_forward)
+    dense_forward(x, Ws[0], bs[0], hs[0], n_layers > 1, n_layers > 0)
     for l in range(1, n_layers):
-        dense_forward(hs[l - 1], Ws[l], bs[l], hs[l], l < n_layers - 1)
+        dense_forward(hs[l - 1], Ws[l], bs[l], hs[l], l < n_layers - 1, l == 0)
 
 
 @jit(fastmath=True)
@@ -93,9 +111,13 @@ def mlp_backward(x, Ws, hs, ds, dWs, dbs):
 @jit
 def mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y):
     """mlp_forward, softmax cross-entropy against labels t (softmax into y, its gradient into ds[-1])
-    and mlp_backward in one call; returns the mean loss. Each callee keeps its own compile flags."""
+    and mlp_backward in one call. Returns ``(loss, bad)``: the mean loss, and -1, or the flat index of
+    the first NaN/inf of x, found before anything is written (then the loss is 0 and nothing ran).
+    Each callee keeps its own compile flags."""
+    if not all_finite(x.ravel()):  # (the vectorised scan; the index only when there is one to find)
+        return 0.0, first_nonfinite(x.ravel())
     mlp_forward(x, Ws, bs, hs)
     loss = softmax_ce_forward(hs[-1], t, y)
     softmax_ce_backward(1.0, y, t, ds[-1])
     mlp_backward(x, Ws, hs, ds, dWs, dbs)
-    return loss
+    return loss, -1

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..kernels import mlp as _km
+from ..reference import checks as _rk
 from ..reference import mlp as _rm
 from .check import Case
 from .check import filled as _filled
 
 # mlp: a whole small ReLU network -----------------------------------------------------------------
 
-# (N, layer widths D_0 .. D_L): batch 1, odd widths, one layer only, three layers
-MLP_SIZES = ((1, (13, 7, 5)), (7, (9, 3)), (4, (13, 7, 6, 5)), (2, (11, 1, 4)))
+# (N, layer widths D_0 .. D_L[, a value put in the first weight row met only by zeros]): batch 1, odd
+# widths, one layer only, three layers; an inf and a NaN weight that only zero inputs meet (0 * inf is
+# NaN: the kernels skip zero inputs only while the weights are finite, and must give NumPy's NaN).
+MLP_SIZES = (
+    (1, (13, 7, 5)), (7, (9, 3)), (4, (13, 7, 6, 5)), (2, (11, 1, 4)), (2, (9, 6, 4), "inf"), (1, (9, 5), "nan")
+)  # fmt: skip
 
 
 def _make_net(rng, dtype, size):
-    n, dims = size
+    n, dims = size[:2]
     x = rng.standard_normal((n, dims[0])).astype(dtype)
     x[rng.random(x.shape) < 0.5] = 0  # the kernels skip zero inputs
     Ws = tuple(rng.standard_normal((a, b)).astype(dtype) for a, b in zip(dims[:-1], dims[1:], strict=False))
+    if len(size) > 2:
+        x[:, 0] = 0
+        Ws[0][0, 1] = float(size[2])
     bs = tuple(rng.standard_normal(b).astype(dtype) for b in dims[1:])
     return x, Ws, bs
 
@@ -28,8 +38,12 @@ def _make_dense(rng, dtype, size):
 
 
 def _fast_dense_forward(x, W, b, relu):
-    out = _filled((x.shape[0], W.shape[1]), x.dtype)
-    _km.dense_forward(x, W, b, out, relu)
+    out, out2 = _filled((x.shape[0], W.shape[1]), x.dtype), _filled((x.shape[0], W.shape[1]), x.dtype)
+    with np.errstate(invalid="ignore"):  # (0 * inf: NaN wanted, as in the twin; plain-Python runs warn)
+        _km.dense_forward(x, W, b, out, relu, True)
+        _km.dense_forward(x, W, b, out2, relu, False)
+    if not np.array_equal(out, out2, equal_nan=True):  # (the same sums: the zeros' terms are +-0)
+        raise AssertionError("dense_forward: skipping zero inputs changed the result")
     return out
 
 
@@ -50,7 +64,8 @@ def _outputs(x, Ws):
 
 def _fast_mlp_forward(x, Ws, bs):
     hs = _outputs(x, Ws)
-    _km.mlp_forward(x, Ws, bs, hs)
+    with np.errstate(invalid="ignore"):
+        _km.mlp_forward(x, Ws, bs, hs)
     return hs
 
 
@@ -77,7 +92,10 @@ def _fast_mlp_step(x, t, Ws, bs):
     hs, ds = _outputs(x, Ws), _outputs(x, Ws)
     dWs, dbs = tuple(_filled(W.shape, x.dtype) for W in Ws), tuple(_filled(W.shape[1], x.dtype) for W in Ws)
     y = _filled(hs[-1].shape, x.dtype)
-    loss = _km.mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y)
+    with np.errstate(invalid="ignore"):
+        loss, bad = _km.mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y)
+    if bad != _rk.first_nonfinite(x):
+        raise AssertionError(f"mlp_step found a non-finite x at {bad}, NumPy at {_rk.first_nonfinite(x)}")
     return loss, hs, y, dWs, dbs, ds
 
 

@@ -151,6 +151,7 @@ def _check_cases():
     copies = ((True, ""), (False, ""), (True, "inf"), (False, "nan"))
     return [
         Case("all_finite", c, _kk.all_finite, _rk.all_finite, _make_finite, finite),
+        Case("first_nonfinite", c, _kk.first_nonfinite, _rk.first_nonfinite, _make_finite, finite),
         Case(
             "first_bad_label",
             c,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["all_finite", "copy_all_finite", "first_bad_label"]
+__all__ = ["all_finite", "copy_all_finite", "first_bad_label", "first_nonfinite"]
 
 
 def all_finite(a):
@@ -16,4 +16,9 @@ def copy_all_finite(src, dst):
 
 def first_bad_label(t, n_classes):
     bad = np.flatnonzero((t < 0) | (t >= n_classes))
+    return int(bad[0]) if bad.size else -1
+
+
+def first_nonfinite(a):
+    bad = np.flatnonzero(~np.isfinite(a))
     return int(bad[0]) if bad.size else -1

@@ -1,8 +1,11 @@
 """Twins of ``fastbp.kernels.mlp``: a fully connected ReLU network, layer by layer with BLAS.
 
-The kernels skip the inputs that are exactly 0 in their products, so they agree with these twins
-for finite weights (0 * inf is NaN here and skipped there).
+The kernels skip the inputs that are exactly 0 in their products only while the weights (forward)
+and the output gradient (backward) are finite, so they agree with these twins for any values: a NaN or
+inf weight met only by zero inputs gives NaN here and there.
 """
+
+import numpy as np
 
 from .activations import relu_backward, relu_forward
 from .softmax_ce import softmax_ce_backward, softmax_ce_forward
@@ -12,13 +15,15 @@ __all__ = ["dense_forward", "dense_backward", "mlp_forward", "mlp_backward", "ml
 
 def dense_forward(x, W, b, relu):
     """x W + b, then ReLU if ``relu``."""
-    y = x @ W + b
+    with np.errstate(invalid="ignore"):  # (0 * inf is NaN: the value wanted, no warning)
+        y = x @ W + b
     return relu_forward(y) if relu else y
 
 
 def dense_backward(x, W, dout, need_dx):
     """(dW, db, dx) = (x^T dout, sum_i dout[i], dout W^T if need_dx else None)."""
-    return x.T @ dout, dout.sum(axis=0), (dout @ W.T if need_dx else None)
+    with np.errstate(invalid="ignore"):
+        return x.T @ dout, dout.sum(axis=0), (dout @ W.T if need_dx else None)
 
 
 def mlp_forward(x, Ws, bs):
