@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import config
+
 __all__ = [
     "np",
     "identity_function",
@@ -186,7 +188,8 @@ def cross_entropy_error(y, t):
 
     t: N class indices (any integer dtype; a 0-d array or a 1-element array for one sample), or
     one-hot rows of y's size (then t = argmax, as the book). A zero probability gives inf, with
-    NumPy's divide-by-zero RuntimeWarning from the log.
+    NumPy's divide-by-zero RuntimeWarning from the log. With ``FASTBP_BOOK_LOSS=1``
+    (``fastbp.config.BOOK_LOSS``) it is the book's -log(y + 1e-7), capped at 16.118 per sample.
     """
     if type(y) is np.ndarray and type(t) is np.ndarray and y.dtype.kind == "f":
         n = y.shape[0]
@@ -205,7 +208,7 @@ def cross_entropy_error(y, t):
                     p = y[_ROWS[:n] if n <= _ROWS.size else np.arange(n), idx]
                 except IndexError:  # a label >= C
                     _bad_labels(c, "cross_entropy_error")
-                return -_sum(np.log(p)) / n
+                return -_sum(_log(p)) / n
         elif y.ndim == 1:  # one sample: a scalar gather and a scalar log
             c = y.shape[0]
             if t.size == c:
@@ -217,9 +220,14 @@ def cross_entropy_error(y, t):
             if k is not None:
                 if not 0 <= k < c:
                     _bad_labels(c, "cross_entropy_error")
-                return -np.log(y[k])
+                return -_log(y[k])
     y, t = _as_rows(y, t, "cross_entropy_error")
-    return -np.sum(np.log(y[np.arange(y.shape[0]), t])) / y.shape[0]
+    return -np.sum(_log(y[np.arange(y.shape[0]), t])) / y.shape[0]
+
+
+def _log(p):
+    """log p, or the book's log(p + 1e-7) under FASTBP_BOOK_LOSS (read at each call)."""
+    return np.log(p + 1e-7) if config.BOOK_LOSS else np.log(p)
 
 
 def softmax_loss(X, t):

@@ -151,3 +151,31 @@ def test_softmax_loss_is_stable(rng):
     t = np.array([0, 4, 2, 1])
     assert F.softmax_loss(x, t) == pytest.approx(F.cross_entropy_error(F.softmax(x), t), rel=1e-13)
     assert F.softmax_loss(np.array([[1e4, -1e4]]), np.array([1])) == pytest.approx(2e4)
+
+
+def _book_cross_entropy(y, t):
+    """The book's cross_entropy_error, from its description (BOOK_API.md): 1e-7 inside the log."""
+    if y.ndim == 1:
+        t, y = t.reshape(1, t.size), y.reshape(1, y.size)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    return -np.sum(np.log(y[np.arange(y.shape[0]), t] + 1e-7)) / y.shape[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_error_under_fastbp_book_loss_is_the_books_digit_for_digit(monkeypatch, dtype):
+    from fastbp import config
+
+    rng = np.random.default_rng(3)
+    y = F.softmax(rng.standard_normal((5, 4)).astype(dtype))
+    y[2, 1] = 0  # the book caps this sample's loss at -log(1e-7)
+    t = np.array([0, 3, 1, 2, 2])
+    onehot = np.eye(4, dtype=dtype)[t]
+    cases = [(y, t), (y, onehot), (y[0], t[:1]), (y[0], onehot[0]), (y[2], np.array(1))]
+    monkeypatch.setattr(config, "BOOK_LOSS", True)
+    for yy, tt in cases:
+        assert F.cross_entropy_error(yy, tt) == _book_cross_entropy(yy, np.asarray(tt))
+    monkeypatch.setattr(config, "BOOK_LOSS", False)  # the default: exact, no cap
+    with np.errstate(divide="ignore"):
+        assert F.cross_entropy_error(y[2], np.array(1)) == np.inf
+    assert F.cross_entropy_error(y[0], t[:1]) == -np.log(y[0, 0])
