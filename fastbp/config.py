@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os as _os
 
-from .kernels.simd import NATIVE as _NATIVE_COMPRESS
 
 
 def _flag(name: str) -> bool:
@@ -51,11 +50,13 @@ CSR_MIN_ROWS = 8
 # 336 vs 193 / 279 / 358; float64 width 50: 391 vs 203 / 289 / 368, width 100: 698 vs 495 / 574 /
 # 732: break-even at about 0.34, 0.37, 0.43 and 0.38; the limits sit a little below. Without a native
 # vector compress (no AVX-512) the listing is scalar and ~25 us slower per 100 images: lower limits.
-CSR_MAX_DENSITY = (
-    {("float64", 50): 0.38, ("float64", 100): 0.34, ("float32", 50): 0.30, ("float32", 100): 0.33}
-    if _NATIVE_COMPRESS
-    else {("float64", 50): 0.33, ("float64", 100): 0.33, ("float32", 50): 0.22, ("float32", 100): 0.27}
-)
+# (CSR_MAX_DENSITY is chosen at first use, by __getattr__ below: asking whether the CPU has the
+# vector compress imports Numba, and importing fastbp.config, fastbp.functions or fastbp.dataset
+# must not: the book's chapter 3 scripts run in a third of a second.)
+_CSR_MAX_DENSITY = {
+    True: {("float64", 50): 0.38, ("float64", 100): 0.34, ("float32", 50): 0.30, ("float32", 100): 0.33},
+    False: {("float64", 50): 0.33, ("float64", 100): 0.33, ("float32", 50): 0.22, ("float32", 100): 0.27},
+}
 
 # rows (compiled in): the listing gives up (-1, BLAS) when the first this many rows are denser than the
 # limit: enough rows to judge a batch, few enough that a dense batch costs little before BLAS.
@@ -85,3 +86,12 @@ TANH_NUMPY_BELOW = 2048
 # loop (accuracy on all 60,000 training images each epoch): peak memory 955 MB in one piece, 395 MB in
 # chunks of 1,000 rows (the book's NumPy code: 709 MB), at the same speed.
 EVAL_ROWS = 1000
+
+
+def __getattr__(name: str):
+    if name == "CSR_MAX_DENSITY":  # (see above; later reads find the module attribute)
+        from .kernels.simd import NATIVE
+
+        globals()[name] = value = _CSR_MAX_DENSITY[bool(NATIVE)]
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
