@@ -12,7 +12,6 @@ from __future__ import annotations
 import os as _os
 
 
-
 def _flag(name: str) -> bool:
     """An on/off environment variable: 1/yes/true/on or 0/no/false/off (any case; unset is off)."""
     value = _os.environ.get(name, "")
