@@ -21,7 +21,6 @@ import operator
 
 import numpy as np
 
-from .kernels import optim as _k
 from .reference import kernels as _ref
 
 __all__ = ["np", "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
@@ -33,6 +32,22 @@ def _hyper(value, name: str, where: str, lo: float = 0.0, hi: float = np.inf, hi
         interval = f"[{lo:g}, {hi:g}{')' if hi_open else ']'}"
         raise ValueError(f"{where}: {name} must be a finite number in {interval}, got {value!r}")
     return float(value)
+
+
+class _Kernel:
+    """A kernel of ``kernels/optim.py``, looked up at first use: importing the optimizers must not import
+    Numba (0.15 s; the book's chapter 6 runs them on Python floats, where no kernel runs)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __set_name__(self, owner, attr):
+        self.attr = attr
+
+    def __get__(self, obj, owner=None):
+        from .kernels import optim
+
+        return getattr(optim, self.name)
 
 
 class Optimizer:
@@ -204,7 +219,8 @@ class _Plan:
 class SGD(Optimizer):
     """Stochastic gradient descent: p -= lr g."""
 
-    kernel, twin, kernel_all = _k.sgd_update, _ref.sgd_update, _k.sgd_update_all
+    kernel, kernel_all = _Kernel("sgd_update"), _Kernel("sgd_update_all")
+    twin = _ref.sgd_update
 
     def __init__(self, lr=0.01):
         self.lr = _hyper(lr, "lr", "SGD")
@@ -222,7 +238,8 @@ class Momentum(Optimizer):
     """v = momentum v - lr g;  p += v."""
 
     state_names = ("v",)
-    kernel, twin, kernel_all = _k.momentum_update, _ref.momentum_update, _k.momentum_update_all
+    kernel, kernel_all = _Kernel("momentum_update"), _Kernel("momentum_update_all")
+    twin = _ref.momentum_update
 
     def __init__(self, lr=0.01, momentum=0.9):
         self.lr = _hyper(lr, "lr", "Momentum")
@@ -237,7 +254,8 @@ class Nesterov(Optimizer):
     """Nesterov's accelerated gradient: p += m^2 v;  p -= (1 + m) lr g;  v = m v - lr g."""
 
     state_names = ("v",)
-    kernel, twin, kernel_all = _k.nesterov_update, _ref.nesterov_update, _k.nesterov_update_all
+    kernel, kernel_all = _Kernel("nesterov_update"), _Kernel("nesterov_update_all")
+    twin = _ref.nesterov_update
 
     def __init__(self, lr=0.01, momentum=0.9):
         self.lr = _hyper(lr, "lr", "Nesterov")
@@ -252,7 +270,8 @@ class AdaGrad(Optimizer):
     """h += g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
 
     state_names = ("h",)
-    kernel, twin, kernel_all = _k.adagrad_update, _ref.adagrad_update, _k.adagrad_update_all
+    kernel, kernel_all = _Kernel("adagrad_update"), _Kernel("adagrad_update_all")
+    twin = _ref.adagrad_update
 
     def __init__(self, lr=0.01):
         self.lr = _hyper(lr, "lr", "AdaGrad")
@@ -266,7 +285,8 @@ class RMSprop(Optimizer):
     """h = d h + (1 - d) g^2;  p -= lr g / (sqrt(h) + 1e-7)."""
 
     state_names = ("h",)
-    kernel, twin, kernel_all = _k.rmsprop_update, _ref.rmsprop_update, _k.rmsprop_update_all
+    kernel, kernel_all = _Kernel("rmsprop_update"), _Kernel("rmsprop_update_all")
+    twin = _ref.rmsprop_update
 
     def __init__(self, lr=0.01, decay_rate=0.99):
         self.lr = _hyper(lr, "lr", "RMSprop")
@@ -284,7 +304,8 @@ class Adam(Optimizer):
     """
 
     state_names = ("m", "v")
-    kernel, twin, kernel_all = _k.adam_update, _ref.adam_update, _k.adam_update_all
+    kernel, kernel_all = _Kernel("adam_update"), _Kernel("adam_update_all")
+    twin = _ref.adam_update
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
         self.lr = _hyper(lr, "lr", "Adam")

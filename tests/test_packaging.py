@@ -33,14 +33,16 @@ def test_optional_features_are_extras():
     assert extras["progress"] == ["tqdm"] and extras["plot"] == ["matplotlib"]
 
 
-def test_the_modules_of_chapters_3_and_4_import_without_numba():
-    """The book's chapter 3-4 scripts use only functions, gradient and the MNIST loader: importing
-    Numba (about 0.15 s) would make them slower than the book's (they run in a third of a second)."""
+def test_the_modules_the_books_numpy_only_scripts_use_import_without_numba():
+    """The book's chapter 3-4 scripts use only functions, gradient and the MNIST loader, and chapter 6
+    runs the optimizers on Python floats: importing Numba (about 0.15 s) would make them slower than
+    the book's (they run in a third of a second)."""
     import subprocess
     import sys
 
     code = (
-        "import sys, fastbp.functions, fastbp.gradient, fastbp.dataset.mnist, fastbp.config as c; "
+        "import sys, fastbp.functions, fastbp.gradient, fastbp.dataset.mnist, fastbp.optimizer, "
+        "fastbp.config as c; "
         "assert 'numba' not in sys.modules, 'numba imported'; "
         "assert isinstance(c.CSR_MAX_DENSITY, dict) and 'numba' in sys.modules"
     )
