@@ -221,21 +221,25 @@ class Graph:
             raise RuntimeError("Graph.backward: the graph has no nodes")
         grads = [None] * len(self._slot)
         grads[self.nodes[-1].out_slots[0]] = dout
-        self.skipped = ()
+        self.skipped = skipped = ()  # (also when a backward raises)
         for node in reversed(self.nodes):
             s = node.out_slots[0]
             g = grads[s]
             if g is None:  # this value does not reach the output (or a backward returned None)
-                self.skipped += (node,)
+                skipped += (node,)
                 continue
             grads[s] = None
             res = node.bwd(g, node.needs_dx) if node.fast else node.bwd(g)
             if not node.needs_dx or res is None:
                 continue
             slots = node.grad_slots
-            if node.n_grads == 1:
-                res = (res,)
-            elif not isinstance(res, (tuple, list)) or len(res) != node.n_grads:
+            if node.n_grads == 1:  # (the common case, a chain: written out)
+                slot = slots[0]
+                if slot >= 0:
+                    prev = grads[slot]
+                    grads[slot] = res if prev is None else prev + res  # (fan-out: a new array)
+                continue
+            if not isinstance(res, (tuple, list)) or len(res) != node.n_grads:
                 raise TypeError(
                     f"Graph.backward: {type(node.layer).__name__}.backward must return a tuple of "
                     f"{node.n_grads} gradients (one per input {node.inputs[: node.n_grads]}), got "
@@ -251,6 +255,9 @@ class Graph:
                     grads[slot] = gi.copy()  # one array for two values: a later in-place backward
                 else:  # (Relu's writes into its dout) must not change the other
                     grads[slot] = gi
+        self.skipped = skipped
+        if not self.wrt:
+            return {}
         return {name: grads[self._slot[name]] for name in self.wrt if grads[self._slot[name]] is not None}
 
 
