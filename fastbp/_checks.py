@@ -45,8 +45,8 @@ class NonFiniteInput(ValueError):
     graph re-raises it as a ValueError naming its own method."""
 
 
-def _nonfinite_message(c: np.ndarray, name: str) -> str:
-    bad = np.argwhere(~np.isfinite(c))[0]
+def _nonfinite_message(c: np.ndarray, name: str, at: int | None = None) -> str:
+    bad = np.argwhere(~np.isfinite(c))[0] if at is None else np.unravel_index(at, c.shape)
     return f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})"
 
 
@@ -64,9 +64,10 @@ def finite_input(a: np.ndarray, name: str = "x") -> None:
         raise NonFiniteInput(_nonfinite_message(a, name))
 
 
-def nonfinite_input(a: np.ndarray, name: str = "x") -> NonFiniteInput:
-    """The NonFiniteInput error for ``a``, known to hold NaN or inf."""
-    return NonFiniteInput(_nonfinite_message(a, name))
+def nonfinite_input(a: np.ndarray, name: str = "x", at: int | None = None) -> NonFiniteInput:
+    """The NonFiniteInput error for ``a``, known to hold NaN or inf (first at flat index ``at``, when
+    the kernel that found it says where)."""
+    return NonFiniteInput(_nonfinite_message(a, name, at))
 
 
 def finite_copy(src: np.ndarray, dst: np.ndarray, name: str, where: str) -> np.ndarray:

@@ -201,10 +201,10 @@ class Graph:
             if len(slots) == 1:
                 vals[slots[0]] = out
             else:  # a node with side outputs returns a tuple; its output slots are consecutive
-                if len(out) != len(slots):
+                if not isinstance(out, (tuple, list)) or len(out) != len(slots):
                     raise TypeError(
-                        f"Graph.forward: {type(node.layer).__name__}.forward must return {len(slots)} "
-                        f"values {node.outputs}, got {len(out)}"
+                        f"Graph.forward: {type(node.layer).__name__}.forward must return a tuple of "
+                        f"{len(slots)} values {node.outputs}, got {type(out).__name__}"
                     )
                 vals[slots[0] : slots[-1] + 1] = out
             if stop in slots:

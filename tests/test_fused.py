@@ -450,3 +450,91 @@ def test_a_loss_subclass_is_honoured():
     custom = Sequential(layers_like_multilayernet(sizes=(784, 30, 10)), loss=Doubled())
     g1, g2 = plain.gradient(x, t), custom.gradient(x, t)
     assert_allclose(g2["b2"], 2 * g1["b2"], rtol=1e-12)
+
+
+def _conv_pair(make, W1, W2, W3):
+    return Sequential(
+        [make.Convolution(W1, np.zeros(2)), make.Relu(), make.Convolution(W2, np.zeros(2)), make.Relu(),
+         make.Pooling(2, 2, 2), make.Affine(W3, np.zeros(3))]
+    )  # fmt: skip
+
+
+def test_conv_relu_pool_fed_an_overflowed_input_routes_gradients_as_the_layers():
+    """Finite weights, but the first convolution overflows to inf and the second sends it to -inf
+    (ReLU 0): the fused block sees inf in its input, and the layers one by one (the twin) give NaN in
+    dW2 through 0 * inf; the block must run its layers one by one too."""
+    from fastbp.reference import layers as R
+
+    rng = np.random.default_rng(0)
+    W1 = np.abs(rng.standard_normal((2, 1, 3, 3)))
+    W1[0] = 1e308
+    W2 = rng.standard_normal((2, 2, 3, 3))
+    W2[:, 0] = -np.abs(W2[:, 0]) - 0.1
+    W2[:, 1] = np.abs(W2[:, 1])
+    W3 = rng.standard_normal((8, 3))
+    fast, twin = _conv_pair(L, W1, W2, W3), _conv_pair(R, W1, W2, W3)
+    assert any(isinstance(n.layer, ConvReluPool) for n in fast.graph.nodes)
+    x, t = 1 + rng.random((2, 1, 8, 8)), np.array([1, 2])
+    with np.errstate(all="ignore"):
+        assert fast.loss(x, t) == pytest.approx(twin.loss(x, t))
+        got, want = fast.gradient(x, t), twin.gradient(x, t)
+    assert np.isnan(want["W2"]).any()
+    for k in want:
+        assert_array_equal(np.isnan(got[k]), np.isnan(want[k]), err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv_relu_pool_ranks_a_window_after_the_bias_as_the_layers_do(dtype):
+    """Products far below the bias's rounding step: different before the bias, equal after it. The
+    unfused layers see a tie and take the first; so must the fused 2x2 pooling (and then dW1)."""
+    nets = []
+    for backend in ("fastbp", "numpy"):
+        np.random.seed(0)
+        conv = {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}
+        net = SimpleConvNet((1, 8, 8), conv, 30, 3, 0.1, dtype=dtype, backend=backend)
+        net.params["b1"][:] = 1.0
+        nets.append(net)
+    fast, twin = nets
+    x = (np.random.default_rng(0).standard_normal((2, 1, 8, 8)) * 1e-18).astype(dtype)
+    t = np.array([0, 1])
+    got, want = fast.gradient(x, t), twin.gradient(x, t)
+    assert_array_equal(np.asarray(fast.layers["Pool1"].arg_max), np.asarray(twin.layers["Pool1"].arg_max))
+    assert_allclose(got["W1"], want["W1"], rtol=TOL[dtype], atol=TOL[dtype] * np.abs(want["W1"]).max())
+
+
+def test_conv_relu_pool_fuses_again_once_a_nonfinite_weight_is_repaired():
+    np.random.seed(0)
+    net = SimpleConvNet((1, 8, 8), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}, 30, 3, 0.1)
+    np.random.seed(0)
+    twin = SimpleConvNet((1, 8, 8), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}, 30, 3, 0.1,
+                         backend="numpy")  # fmt: skip
+    node = next(n.layer for n in net.graph.nodes if isinstance(n.layer, ConvReluPool))
+    x, t = np.random.default_rng(1).random((2, 1, 8, 8)), np.array([0, 2])
+    good = net.params["W1"][0, 0, 0, 0]
+    net.params["W1"][0, 0, 0, 0] = np.nan
+    with np.errstate(all="ignore"):
+        net.gradient(x, t)
+    assert node._unfused and net.layers["Relu1"].out is not None
+    net.params["W1"][0, 0, 0, 0] = good
+    got, want = net.gradient(x, t), twin.gradient(x, t)
+    assert not node._unfused and net.layers["Relu1"].out is None  # (the fused form again)
+    for k in want:
+        assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("at", [0, 5, 783])
+def test_the_one_call_step_refuses_nan_x_naming_it_and_writing_nothing(at):
+    np.random.seed(0)
+    net = TwoLayerNet(784, 50, 10)
+    x, t = np.random.default_rng(0).random((2, 784)), np.array([3, 4])
+    grads = {k: v.copy() for k, v in net.gradient(x, t).items()}
+    node = net.graph.nodes[0].layer
+    h = [a.copy() for a in node._loops.hs]
+    bad = x.copy()
+    bad.flat[at] = np.inf
+    with pytest.raises(ValueError, match=rf"gradient: x contains NaN or inf \(first at index \({at // 784}, {at % 784}\)\)"):
+        net.gradient(bad, t)
+    for a, b in zip(node._loops.hs, h, strict=True):
+        assert_array_equal(a, b)  # nothing written
+    for k, v in net.gradient(x, t).items():
+        assert_array_equal(v, grads[k])

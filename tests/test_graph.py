@@ -195,3 +195,18 @@ def test_a_user_layer_with_a_train_flg_parameter_gets_it(rng):
     assert layer.seen is False
     g.forward(np.ones(2), train_flg=True)
     assert layer.seen is True
+
+
+@pytest.mark.parametrize("bad", [None, 1.5, np.zeros((2, 3)), {"a": 1, "b": 2}, (1, 2, 3)])
+def test_a_node_with_side_outputs_must_return_a_tuple_of_them(bad):
+    class Two:
+        def forward(self, x):
+            return bad
+
+        def backward(self, dout):
+            return dout
+
+    g = Graph(("x",))
+    g.add(Two(), output="y", side_outputs=("s",))
+    with pytest.raises(TypeError, match=r"Two.forward must return a tuple of 2 values \('y', 's'\)"):
+        g.forward(np.ones(3))

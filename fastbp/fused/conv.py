@@ -41,6 +41,11 @@ class ConvRelu(Fused):
         return self.conv.backprop(dout, needs_dx, self.relu.out)
 
 
+def _finite(x) -> bool:
+    """Whether x (any layout) holds no NaN/inf."""
+    return bool(all_finite(x.reshape(-1))) if x.flags.c_contiguous else bool(np.isfinite(x).all())
+
+
 class ConvReluPool(Fused):
     """Convolution -> Relu -> Pooling (no pool padding) run one sample at a time, as one node.
 
@@ -61,6 +66,9 @@ class ConvReluPool(Fused):
     The layers keep what the book's attributes describe: ``conv.x``, ``conv.dW``, ``conv.db``,
     ``pool.arg_max`` (as a separate Pooling would record it), ``conv.col`` (computed on access);
     ``relu.out`` is not materialized in this fused form (None).
+
+    When W, b or the input holds NaN or inf, the node runs its layers one by one (``relu.out`` is then
+    set): results and gradients are the unfused network's, NaN positions included.
     """
 
     uses_grad = True  # the patches are kept only when a backward will follow
@@ -85,10 +93,11 @@ class ConvReluPool(Fused):
     def _forward(self, x, grad=False):
         conv, pool = self.conv, self.pool
         W = conv.W
-        # NaN/inf weights (a diverged step): the layers one by one, as the unfused network routes them.
-        # The fused pooling ranks a window before the bias and its backward visits the winners only,
-        # so the NaN would reach other gradients than the twin's (a scan of W: <1% of the block).
-        self._unfused = not (all_finite(W.ravel()) and all_finite(conv.b.ravel()))
+        # NaN/inf in W, b or x (a diverged step, an overflow upstream): the layers one by one, as the
+        # unfused network routes them. The fused backward visits the window winners only, so a NaN
+        # would reach other gradients than the twin's dense products give it (0 * inf in col^T dout).
+        # The scans cost <1% of the block.
+        self._unfused = not (all_finite(W.ravel()) and all_finite(conv.b.ravel()) and _finite(x))
         if self._unfused:
             self._kept = None
             for layer in self.layers:

@@ -96,19 +96,21 @@ class SmallBatchMLP(Fused):
 
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
-        c = self._arrays(n, x.dtype) if n <= config.SMALL_BATCH and not config.BOOK_LOSS else None
+        small = n <= config.SMALL_BATCH and not config.BOOK_LOSS
+        step = small and grad and t is not None and t.ndim == 1  # the whole step in one call
+        if small and not step and self.checks_finite_input:  # before any state changes
+            _chk.finite_input(x)
+        c = self._arrays(n, x.dtype) if small else None
         if c is None:  # through BLAS: the body's nodes as a graph, then the loss
             self._loops, self._stepped = None, False
             scores = self.graph.forward(x)
             return (None if t is None else self.loss._forward(scores, t)), scores
-        if grad and t is not None and t.ndim == 1:  # the whole step in one call, which checks x first
+        if step:  # (mlp_step checks x before it writes anything; _arrays made scratch buffers only)
             loss, bad = _mlp.mlp_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
-            if bad >= 0:  # (nothing was written)
-                raise _chk.nonfinite_input(x)
+            if bad >= 0:
+                raise _chk.nonfinite_input(x, at=bad)
             self._loops, self._stepped = c, True
         else:
-            if self.checks_finite_input:  # before any state changes
-                _chk.finite_input(x)
             self._loops, self._stepped = c, False
             _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
             if t is None:

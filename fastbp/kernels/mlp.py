@@ -3,9 +3,10 @@
 At batch 1 the book's step is all overhead: each np.dot call costs microseconds, and the products are
 matrix-vector ones that BLAS does not speed up. These kernels run the layers in compiled loops:
 Affine+ReLU for every hidden layer, Affine for the last, written into the layers' own buffers. The
-network's inputs that are exactly 0 are skipped in the first product (most of an MNIST image is
-background) when the first layer's weights are all finite: 0 * inf is NaN, and the result must be the
-one NumPy gives (a diverged weight met only by zeros makes the loss NaN). Measured here, 784x50 float64
+network's inputs that are exactly 0 are skipped in the first forward product (most of an MNIST image
+is background) when the first layer's weights are all finite, and every layer's zero inputs in its dW
+when the gradient coming back is finite: 0 * inf is NaN, and the result must be the one NumPy gives
+(a diverged weight met only by zeros makes the loss NaN). Measured here, 784x50 float64
 at batch 1: 2.0 us with the skip, 6.9 us without, 4.0 us for the scan of W; at batch 2-4 the skip
 saves that much per sample.
 
@@ -85,7 +86,8 @@ def dense_backward(x, W, dout, dW, db, dx, need_dx):
 def mlp_forward(x, Ws, bs, hs):
     """Every layer's output into hs; returns nothing (the scores are hs[-1])."""
     n_layers = len(Ws)
-    # (flags computed, not literal: a literal True would compile a second signature of dense_forward)
+    # skip_zeros for the first layer only. Passed as computed booleans (n_layers > 0 is True, l == 0
+    # False): a literal True/False would make Numba compile a second signature of dense_forward.
     dense_forward(x, Ws[0], bs[0], hs[0], n_layers > 1, n_layers > 0)
     for l in range(1, n_layers):
         dense_forward(hs[l - 1], Ws[l], bs[l], hs[l], l < n_layers - 1, l == 0)

@@ -112,8 +112,10 @@ def _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
             base = i * stride * ow
             for j in range(pw_out):
                 r0 = base + j * stride
-                a0, a1 = rows[k, cols[r0]], rows[k, cols[r0 + 1]]
-                a2, a3 = rows[k, cols[r0 + ow]], rows[k, cols[r0 + ow + 1]]
+                # the bias before the ranking, as the unfused layers rank: two values that differ
+                # may tie once b is added (rounding), and then the first wins
+                a0, a1 = rows[k, cols[r0]] + bk, rows[k, cols[r0 + 1]] + bk
+                a2, a3 = rows[k, cols[r0 + ow]] + bk, rows[k, cols[r0 + ow + 1]] + bk
                 clean &= (a0 == a0) & (a1 == a1) & (a2 == a2) & (a3 == a3)
                 m, best = a0, 0
                 if rules.pool_wins_no_nan(a1, m):
@@ -122,7 +124,6 @@ def _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
                     m, best = a2, 2
                 if rules.pool_wins_no_nan(a3, m):
                     m, best = a3, 3
-                m += bk  # max(v + b) = max(v) + b, the same rounding as adding b to the winner
                 out[k, i, j] = rules.relu(m)
                 arg[k, i, j] = best if rules.relu_keeps(m) else 0
     return clean
