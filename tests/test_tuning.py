@@ -10,6 +10,7 @@ import pytest
 
 from fastbp import config, tuning
 from fastbp.bench import thresholds
+from fastbp.cli import main
 from fastbp.tuning import Result, Timing
 
 HOST = {"name": "testcpu", "features": "+avx2,+sse2"}
@@ -170,3 +171,34 @@ def test_measure_chooses_from_the_timings_and_restores_config(monkeypatch):
         assert r.value == pytest.approx(0.27, abs=0.01) and r.at.at == pytest.approx(0.25)
         assert len(r.timings) == len(tuning.DENSITIES) + 1  # and the MNIST images
     assert {name: getattr(config, name) for name in tuning.UNITS} == before
+
+
+def test_warmup_measures_and_stores(fresh, monkeypatch, capsys):
+    from fastbp.cli import tools
+
+    monkeypatch.setattr(tools, "_warmup_jobs", lambda: [])  # (compiling is test_cli_tools')
+    monkeypatch.setattr(thresholds, "_pair", fake_pair)
+    assert main(["warmup", "--measure-seconds", "0.5"]) == 0
+    out, err = capsys.readouterr()
+    assert f"stored in {fresh}" in out and "measuring CSR_MAX_DENSITY" in err
+    assert "  SMALL_BATCH = 3 samples (default 4); at 3: loops 4000000 us, BLAS 6000000 us" in out
+    assert "  CSR_MAX_DENSITY['float64', 50] = 0.27 fraction of nonzero inputs (default " in out
+    assert "  TANH_NUMPY_BELOW = 4096 elements (default 2048); at 4096: kernel 2000000 us" in out
+    data = json.loads(fresh.read_text())
+    assert data["thresholds"]["SMALL_BATCH"]["value"] == 3 and data["cpu"] == tuning.cpu()
+    config._reset()
+    monkeypatch.setenv("FASTBP_TUNING", "1")
+    assert config.SMALL_BATCH == 3 and config.TANH_NUMPY_BELOW == 4096
+
+
+def test_warmup_without_measuring_or_cache(fresh, monkeypatch, capsys):
+    from fastbp.cli import tools
+
+    monkeypatch.setattr(tools, "_warmup_jobs", lambda: [])
+    monkeypatch.setattr(thresholds, "_pair", fake_pair)
+    assert main(["warmup", "--no-measure"]) == 0
+    assert "measured" not in capsys.readouterr().out and not fresh.exists()
+    monkeypatch.setenv("FASTBP_CACHE", "0")
+    assert main(["warmup", "--measure-seconds", "0.5"]) == 0
+    assert "not stored: there is no kernel cache" in capsys.readouterr().out and not fresh.exists()
+    assert main(["warmup", "--measure-seconds", "0"]) == 2
