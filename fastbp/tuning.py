@@ -45,9 +45,9 @@ PATHS = {  # the two paths each threshold chooses between, in the order the timi
     "TANH_NUMPY_BELOW": ("kernel", "NumPy"),
 }
 TIMED = {  # what the seconds stored and printed are, per call
-    "SMALL_BATCH": "a training step, summed over TwoLayerNet and MultiLayerNet, float64 and float32",
-    "CSR_MAX_DENSITY": "the first layer's forward and backward at batch 100",
-    "TANH_NUMPY_BELOW": "Tanh's forward, summed over float64 and float32",
+    "SMALL_BATCH": "a training step, summed over TwoLayerNet and MultiLayerNet in both dtypes",
+    "CSR_MAX_DENSITY": "the first layer's forward and backward, batch 100",
+    "TANH_NUMPY_BELOW": "Tanh's forward, summed over both dtypes",
 }
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16)  # SMALL_BATCH candidates
 DENSITIES = (0.05, 0.15, 0.25, 0.35, 0.45, 0.55)  # synthetic inputs, beside the MNIST batch

@@ -4,6 +4,7 @@ No timing is asserted: the decisions are pure functions of timings, fed fake one
 """
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -181,9 +182,11 @@ def test_warmup_measures_and_stores(fresh, monkeypatch, capsys):
     assert main(["warmup", "--measure-seconds", "0.5"]) == 0
     out, err = capsys.readouterr()
     assert f"stored in {fresh}" in out and "measuring CSR_MAX_DENSITY" in err
-    assert "  SMALL_BATCH = 3 samples (default 4); at 3: loops 4000000 us, BLAS 6000000 us" in out
-    assert "  CSR_MAX_DENSITY['float64', 50] = 0.27 fraction of nonzero inputs (default " in out
-    assert "  TANH_NUMPY_BELOW = 4096 elements (default 2048); at 4096: kernel 2000000 us" in out
+    assert "  SMALL_BATCH (samples; times: a training step, summed over" in out
+    assert "\n    3 (default 4); at 3: loops 4000000 us, BLAS 6000000 us\n" in out
+    assert "\n  CSR_MAX_DENSITY (fraction of nonzero inputs; times: " in out
+    assert "\n    float64, width 50: 0.27 (default " in out
+    assert "\n    4096 (default 2048); at 4096: kernel 2000000 us, NumPy 4000000 us\n" in out
     data = json.loads(fresh.read_text())
     assert data["thresholds"]["SMALL_BATCH"]["value"] == 3 and data["cpu"] == tuning.cpu()
     config._reset()
@@ -202,3 +205,12 @@ def test_warmup_without_measuring_or_cache(fresh, monkeypatch, capsys):
     assert main(["warmup", "--measure-seconds", "0.5"]) == 0
     assert "not stored: there is no kernel cache" in capsys.readouterr().out and not fresh.exists()
     assert main(["warmup", "--measure-seconds", "0"]) == 2
+
+
+def test_pair_interleaves_the_paths_within_its_budget():
+    path, calls = [0], []
+    t0 = time.perf_counter()
+    a, b = thresholds._pair(lambda: calls.append(path[0]), lambda i: path.__setitem__(0, i), 0.05)
+    assert time.perf_counter() - t0 < 1.0 and a > 0 and b > 0
+    switches = sum(x != y for x, y in zip(calls[:-1], calls[1:], strict=True))
+    assert switches >= tuning.ROUNDS  # a block of each per round (ABBAAB...: rounds join alike blocks)

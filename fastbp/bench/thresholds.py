@@ -38,23 +38,27 @@ _DTYPES = ("float64", "float32")
 
 def _pair(call: Callable[[], object], switch: Callable[[int], object], seconds: float):
     """Median seconds per ``call()`` on path 0 and path 1 (``switch(i)`` selects one): ROUNDS rounds,
-    each a block of calls on one path then on the other (the order alternating), ``seconds`` in all."""
-    t = []
+    each a block of calls on one path then on the other (the order alternating), ``seconds`` in all.
+
+    A block runs for a share of wall time, not a count of calls fixed beforehand: on a busy machine
+    the calls slow down and a count would overrun the budget."""
     for i in (0, 1):  # first calls: buffers, lists, the odd compilation
         switch(i)
         call()
-        t0 = time.perf_counter()
-        call()
-        t.append(time.perf_counter() - t0)
-    reps = max(1, int(seconds / ROUNDS / max(sum(t), 1e-7)))
+    block = seconds / (2 * ROUNDS)
     blocks = ([], [])
+    clock = time.perf_counter
     for r in range(ROUNDS):
         for i in (0, 1) if r % 2 == 0 else (1, 0):
             switch(i)
-            t0 = time.perf_counter()
-            for _ in range(reps):
+            n, t0 = 0, clock()
+            end = t0 + block
+            while True:
                 call()
-            blocks[i].append((time.perf_counter() - t0) / reps)
+                n += 1
+                if (t := clock()) >= end:
+                    break
+            blocks[i].append((t - t0) / n)
     return statistics.median(blocks[0]), statistics.median(blocks[1])
 
 

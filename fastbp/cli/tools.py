@@ -276,16 +276,20 @@ def _measure(seconds: float) -> int:
         except OSError as e:
             print(f"fastbp warmup: could not store the thresholds in {file}: {e}", file=sys.stderr)
             return 1
-    print(f"thresholds measured in {took:.1f} s ({stored}):")
+    print(f"thresholds measured in {took:.1f} s, {stored}")
+    name = None
     for r in results:
-        default = config._default(r.name)
-        name, default = (r.name, default) if r.key is None else (f"{r.name}{list(r.key)}", default.get(r.key))
-        value = "NumPy at every size measured" if r.value == tuning.TANH_NEVER else f"{r.value:g}"
         first, second = tuning.PATHS[r.name]
+        if r.name != name:  # a header per threshold: its unit and what the times are
+            name = r.name
+            print(f"  {name} ({tuning.UNITS[name]}; times: {tuning.TIMED[name]})")
+        default = config._default(r.name)
+        label = "" if r.key is None else f"{r.key[0]}, width {r.key[1]}: "
+        default = default if r.key is None else default.get(r.key)
+        value = f"{r.value}" + (": NumPy at every size measured" if r.value == tuning.TANH_NEVER else "")
         at = f"{r.at.at:g}" if float(r.at.at).is_integer() else f"{r.at.at:.3g}"
         print(
-            f"  {name} = {value} {tuning.UNITS[r.name]} (default {default:g}); at {at}: "
+            f"    {label}{value} (default {default:g}); at {at}: "
             f"{first} {_us(r.at.first)}, {second} {_us(r.at.second)}"
         )
-    print("  (times: medians of " + "; ".join(f"{k}: {v}" for k, v in tuning.TIMED.items()) + ")")
     return 0
