@@ -5,6 +5,13 @@ machines (Intel and AMD); a value tuned on one CPU is a choice between two corre
 value costs speed, never correctness. The graph nodes read theirs at call time (tests may change them
 with ``monkeypatch.setattr(config, ...)``); the ones a compiled kernel reads (marked *compiled in*) are
 frozen into the kernel when it is compiled.
+
+The break-evens marked *measured by warmup* (``SMALL_BATCH``, ``CSR_MAX_DENSITY``,
+``TANH_NUMPY_BELOW``) are measured again on the user's machine by ``fastbp warmup`` and stored beside
+the kernel cache (:mod:`fastbp.tuning`). The values below are the defaults; the stored ones replace
+them at first use if they were measured on this CPU (same name and features) and
+``FASTBP_TUNING=0`` is not set. They are resolved lazily, by ``__getattr__`` at the end: reading the
+file asks LLVM for the CPU, which imports Numba, and importing this module must not.
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ from __future__ import annotations
 import os as _os
 
 
-def _flag(name: str) -> bool:
-    """An on/off environment variable: 1/yes/true/on or 0/no/false/off (any case; unset is off)."""
+def _flag(name: str, default: bool = False) -> bool:
+    """An on/off environment variable: 1/yes/true/on or 0/no/false/off (any case; unset or empty is
+    ``default``)."""
     value = _os.environ.get(name, "")
     v = value.strip().lower()
-    if v in ("", "0", "no", "false", "off"):
+    if v == "":
+        return default
+    if v in ("0", "no", "false", "off"):
         return False
     if v in ("1", "yes", "true", "on"):
         return True
@@ -30,14 +40,16 @@ def _flag(name: str) -> bool:
 # finite for any finite scores and agrees with numerical gradients to ~1e-10.
 BOOK_LOSS = _flag("FASTBP_BOOK_LOSS")
 
-# --- whole small-batch MLP step (fused.mlp.SmallBatchMLP) -------------------------------------------
+# --- whole small-batch MLP step (fused.mlp.SmallBatchMLP; measured by warmup) ------------------------
 # samples: at or below this batch a ReLU MLP with its softmax loss runs as compiled loops (one call for
 # forward, loss and backward) instead of BLAS products layer by layer. Measured on MNIST images, SGD
 # step: loops win at batch 1-4 (TwoLayerNet float64 34 vs 49 us at 1, 46 vs 55 at 4; MultiLayerNet
-# 87 vs 142, 140 vs 167) and tie or lose from 8 on.
-SMALL_BATCH = 4
+# 87 vs 142, 140 vs 167) and tie or lose from 8 on. (warmup: the largest batch up to which the loops
+# win at every batch measured, over TwoLayerNet and a 3-layer MultiLayerNet, both dtypes.)
+_SMALL_BATCH = 4
+SMALL_BATCH: int  # (resolved at first use: see __getattr__)
 
-# --- sparse first layer (fused.affine.SparseInputAffine) --------------------------------------------
+# --- sparse first layer (fused.affine.SparseInputAffine; CSR_MAX_DENSITY measured by warmup) ----------
 # samples: below this many rows the first layer takes BLAS: listing the nonzeros of a few rows does
 # not pay for its setup (and the small-batch MLP covers batches 1-4 anyway).
 CSR_MIN_ROWS = 8
@@ -51,11 +63,14 @@ CSR_MIN_ROWS = 8
 # vector compress (no AVX-512) the listing is scalar and ~25 us slower per 100 images: lower limits.
 # (CSR_MAX_DENSITY is chosen at first use, by __getattr__ below: asking whether the CPU has the
 # vector compress imports Numba, and importing fastbp.config, fastbp.functions or fastbp.dataset
-# must not: the book's chapter 3 scripts run in a third of a second.)
+# must not: the book's chapter 3 scripts run in a third of a second.) (warmup: the same timings at
+# densities 0.05-0.55 and on MNIST images, a line fitted to (list - BLAS) against density; the limit
+# is 0.9 times where it crosses zero, as these defaults sit below their break-evens.)
 _CSR_MAX_DENSITY = {
     True: {("float64", 50): 0.38, ("float64", 100): 0.34, ("float32", 50): 0.30, ("float32", 100): 0.33},
     False: {("float64", 50): 0.33, ("float64", 100): 0.33, ("float32", 50): 0.22, ("float32", 100): 0.27},
 }
+CSR_MAX_DENSITY: dict  # (resolved at first use: see __getattr__)
 
 # rows (compiled in): the listing gives up (-1, BLAS) when the first this many rows are denser than the
 # limit: enough rows to judge a batch, few enough that a dense batch costs little before BLAS.
@@ -73,11 +88,14 @@ ROWS_MIN_SKIPPED = 0.4
 # steps: how often a parameter updated plainly gets a row pass to look again.
 ROWS_PROBE = 16
 
-# --- Tanh (layers.activations.Tanh) ----------------------------------------------------------------
+# --- Tanh (layers.activations.Tanh; measured by warmup) ---------------------------------------------
 # elements: below this size Tanh calls NumPy's tanh: it costs 0.35 us at 100 elements, a kernel's
 # dispatch 0.47 us and a buffer check 0.15 us (measured); from here the compiled kernels beat NumPy's
-# tanh: float64 1.07-1.12x, float32 1.13-1.24x.
-TANH_NUMPY_BELOW = 2048
+# tanh: float64 1.07-1.12x, float32 1.13-1.24x. (warmup: Tanh's forward at 256-16384 elements, both
+# dtypes; the smallest size from which the kernels win at every larger size measured. On an Emerald
+# Rapids machine with NumPy 2.4, NumPy's AVX-512 tanh was 1.3-1.9x faster at every size: NumPy always.)
+_TANH_NUMPY_BELOW = 2048
+TANH_NUMPY_BELOW: int  # (resolved at first use: see __getattr__)
 
 # --- evaluation (nets.Network.accuracy) -------------------------------------------------------------
 # rows: accuracy runs over the data in chunks of this many samples, each converted to the network's
@@ -87,10 +105,42 @@ TANH_NUMPY_BELOW = 2048
 EVAL_ROWS = 1000
 
 
-def __getattr__(name: str):
-    if name == "CSR_MAX_DENSITY":  # (see above; later reads find the module attribute)
+_MEASURED = ("SMALL_BATCH", "CSR_MAX_DENSITY", "TANH_NUMPY_BELOW")  # by fastbp warmup (fastbp.tuning)
+
+
+def _default(name: str):
+    """The default of a threshold warmup measures (``CSR_MAX_DENSITY``'s depends on the CPU)."""
+    if name == "CSR_MAX_DENSITY":
         from .kernels.simd import NATIVE
 
-        globals()[name] = value = _CSR_MAX_DENSITY[bool(NATIVE)]
+        return dict(_CSR_MAX_DENSITY[bool(NATIVE)])
+    return globals()["_" + name]
+
+
+def __getattr__(name: str):
+    # Called only while the name is missing: the first read resolves the value and stores it as a
+    # plain module attribute, so later reads (every training step) cost a dict lookup, and
+    # monkeypatch.setattr / assignment replace it as for any attribute.
+    if name in _MEASURED:
+        from . import tuning
+
+        value = _default(name)
+        measured = tuning.measured(name)
+        if isinstance(value, dict) and measured is not None:
+            value.update(measured)  # per (dtype, width): a width not measured keeps its default
+        elif measured is not None:
+            value = measured
+        globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _reset() -> None:
+    """Forget the resolved thresholds (and the stored file as read): the next read resolves again."""
+    for name in _MEASURED:
+        globals().pop(name, None)
+    import sys
+
+    tuning = sys.modules.get(__package__ + ".tuning")
+    if tuning is not None:
+        tuning.forget()

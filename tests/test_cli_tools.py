@@ -6,7 +6,7 @@ from fastbp.cli import main
 
 
 def test_warmup_shows_progress_and_a_summary(capsys):
-    assert main(["warmup"]) == 0
+    assert main(["warmup", "--no-measure"]) == 0
     out, err = capsys.readouterr()
     lines = err.splitlines()
     n = int(re.match(r"\[1/(\d+)\] TwoLayerNet, float64, batch 1$", lines[0])[1])

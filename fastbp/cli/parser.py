@@ -158,7 +158,18 @@ def build() -> argparse.ArgumentParser:
     b.add_argument("--plot", metavar="PNG", help="a bar chart of the speedups (needs matplotlib)")
     b.add_argument("-v", "--verbose", action="store_true", help="print each group as it starts")
 
-    command("warmup", "compile every kernel for float32 and float64 into the on-disk cache")
+    w = command(
+        "warmup",
+        "compile every kernel for float32 and float64 into the on-disk cache, then measure the break-even "
+        "points of this machine (fastbp.tuning) and store them beside the kernels",
+    )
+    w.add_argument("--no-measure", action="store_true", help="compile only: keep the thresholds as they are")
+    w.add_argument(
+        "--measure-seconds",
+        type=float,
+        default=30.0,
+        help="time budget of the measurement (plus a few seconds of setup)",
+    )
 
     g = command("gradcheck", "compare backprop and numerical gradients, as the book's ch05 check")
     g.add_argument("--input-size", type=int, default=784, help="TwoLayerNet input size")

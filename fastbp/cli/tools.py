@@ -146,8 +146,8 @@ def _warmup_jobs():
     """``(label, work)`` pairs that together run every kernel the CLI's networks, the layers and the
     optimizers use, in both dtypes: training steps (batch 1: the small-batch step; 32: the BLAS and
     sparse-input paths), one-hot labels, evaluation, and every optimizer's update."""
+    from .. import config, nets
     from .. import layers as L
-    from .. import nets
     from ..trainer import OPTIMIZERS as OPT_CLASSES
 
     r = np.random.default_rng(0)
@@ -173,8 +173,13 @@ def _warmup_jobs():
 
     def activations(dtype):
         def work():
-            for layer in (L.Tanh(), L.LeakyRelu(), L.Sigmoid(), L.Relu()):
-                layer.backward(np.ones((2, 3), dtype) * layer.forward(np.ones((2, 3), dtype)))
+            saved = config.TANH_NUMPY_BELOW
+            config.TANH_NUMPY_BELOW = 0  # Tanh's kernels too (a small input would take NumPy's tanh)
+            try:
+                for layer in (L.Tanh(), L.LeakyRelu(), L.Sigmoid(), L.Relu()):
+                    layer.backward(np.ones((2, 3), dtype) * layer.forward(np.ones((2, 3), dtype)))
+            finally:
+                config.TANH_NUMPY_BELOW = saved
 
         return work
 
@@ -224,9 +229,11 @@ def _progress(jobs):
 
 def run_warmup(args, given: set[str]) -> int:
     """Compile (and cache on disk) the kernels of the CLI's networks, the layers and the optimizers,
-    for both dtypes, showing progress."""
+    for both dtypes, showing progress; then measure this machine's thresholds and store them."""
     from .. import _compiling, _jit
 
+    if not args.no_measure:
+        checks.positive("--measure-seconds", args.measure_seconds)
     jobs = _warmup_jobs()  # imports the kernels, which installs the compile watch
     _compiling.announced()  # the progress below says what is happening
     t0 = time.perf_counter()
@@ -239,4 +246,50 @@ def run_warmup(args, given: set[str]) -> int:
         print(f"compiled in {time.perf_counter() - t0:.1f} s, {what}; not cached: the kernel cache is off")
     else:
         print(f"compiled and cached in {time.perf_counter() - t0:.1f} s: {what}, in {where}")
+    return 0 if args.no_measure else _measure(args.measure_seconds)
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} us" if seconds >= 1e-5 else f"{seconds * 1e6:.1f} us"
+
+
+def _measure(seconds: float) -> int:
+    """Measure the thresholds (fastbp.tuning), print them beside their defaults, store them."""
+    from .. import config, tuning
+
+    def progress(name):
+        print(f"measuring {name}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    try:
+        results = tuning.measure(seconds, progress)
+    except RuntimeError as e:  # NUMBA_DISABLE_JIT=1
+        print(f"thresholds not measured: {e}")
+        return 0
+    took = time.perf_counter() - t0
+    file = tuning.path()
+    if file is None:
+        stored = "not stored: there is no kernel cache (FASTBP_CACHE=0 or no writable folder)"
+    else:
+        try:
+            stored = f"stored in {tuning.save(results, file, took)}"
+        except OSError as e:
+            print(f"fastbp warmup: could not store the thresholds in {file}: {e}", file=sys.stderr)
+            return 1
+    print(f"thresholds measured in {took:.1f} s, {stored}")
+    name = None
+    for r in results:
+        first, second = tuning.PATHS[r.name]
+        if r.name != name:  # a header per threshold: its unit and what the times are
+            name = r.name
+            print(f"  {name} ({tuning.UNITS[name]}; times: {tuning.TIMED[name]})")
+        default = config._default(r.name)
+        label = "" if r.key is None else f"{r.key[0]}, width {r.key[1]}: "
+        default = default if r.key is None else default.get(r.key)
+        value = f"{r.value}" + (": NumPy at every size measured" if r.value == tuning.TANH_NEVER else "")
+        at = f"{r.at.at:g}" if float(r.at.at).is_integer() else f"{r.at.at:.3g}"
+        print(
+            f"    {label}{value} (default {default:g}); at {at}: "
+            f"{first} {_us(r.at.first)}, {second} {_us(r.at.second)}"
+        )
     return 0
