@@ -60,8 +60,10 @@ def test_rewrites_the_mapped_import_lines_and_nothing_else(imports):
     assert len(old_lines) == len(new_lines)
     assert [i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)) if a != b] == [4, 5, 6, 7]
     # an import the table does not know stays, and is reported
-    assert imports.leftovers(new) == [(10, "    from common.layers import Relu"),
-                                      (13, "from common.unknown import thing")]
+    assert imports.leftovers(new) == [
+        (10, "    from common.layers import Relu"),
+        (13, "from common.unknown import thing"),
+    ]
 
 
 def test_chapter_local_networks_are_mapped_only_in_their_own_chapter(imports):
@@ -93,8 +95,9 @@ def test_rewrite_tree_writes_the_chapter_files_and_the_diff(imports, tmp_path):
     res = imports.rewrite_tree(tmp_path)
     assert script.read_text() == "import numpy as np\nfrom fastbp.functions import sigmoid\nprint(1)\n"
     assert untouched.read_text() == "from common.util import im2col\n"
-    assert res["files"] == {"ch03/s.py": [(2, "from common.functions import sigmoid",
-                                            "from fastbp.functions import sigmoid")]}
+    assert res["files"] == {
+        "ch03/s.py": [(2, "from common.functions import sigmoid", "from fastbp.functions import sigmoid")]
+    }
     assert "-from common.functions import sigmoid\n+from fastbp.functions import sigmoid\n" in res["diff"]
 
 

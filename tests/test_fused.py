@@ -532,7 +532,9 @@ def test_the_one_call_step_refuses_nan_x_naming_it_and_writing_nothing(at):
     h = [a.copy() for a in node._loops.hs]
     bad = x.copy()
     bad.flat[at] = np.inf
-    with pytest.raises(ValueError, match=rf"gradient: x contains NaN or inf \(first at index \({at // 784}, {at % 784}\)\)"):
+    with pytest.raises(
+        ValueError, match=rf"gradient: x contains NaN or inf \(first at index \({at // 784}, {at % 784}\)\)"
+    ):
         net.gradient(bad, t)
     for a, b in zip(node._loops.hs, h, strict=True):
         assert_array_equal(a, b)  # nothing written

@@ -16,7 +16,8 @@ from .check import filled as _filled
 # widths, one layer only, three layers; an inf and a NaN weight that only zero inputs meet (0 * inf is
 # NaN: the kernels skip zero inputs only while the weights are finite, and must give NumPy's NaN).
 MLP_SIZES = (
-    (1, (13, 7, 5)), (7, (9, 3)), (4, (13, 7, 6, 5)), (2, (11, 1, 4)), (2, (9, 6, 4), "inf"), (1, (9, 5), "nan")
+    (1, (13, 7, 5)), (7, (9, 3)), (4, (13, 7, 6, 5)), (2, (11, 1, 4)),
+    (2, (9, 6, 4), "inf"), (1, (9, 5), "nan"),
 )  # fmt: skip
 
 

@@ -26,8 +26,10 @@ import re
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf)\b", re.IGNORECASE)
 RESYNC = 40  # how many lines ahead, on either side, to look for the logs to agree again
 # Candidate skips (lines skipped in a, in b), fewest skipped lines first, then the most balanced.
-_SKIPS = sorted(((i, j) for i in range(RESYNC + 1) for j in range(RESYNC + 1) if i + j),
-                key=lambda d: (d[0] + d[1], abs(d[0] - d[1])))
+_SKIPS = sorted(
+    ((i, j) for i in range(RESYNC + 1) for j in range(RESYNC + 1) if i + j),
+    key=lambda d: (d[0] + d[1], abs(d[0] - d[1])),
+)
 
 
 def template(line: str) -> tuple[str, list[str]]:
@@ -62,6 +64,7 @@ def align(ta, tb, rtol, atol, run=3):
     no skip is found the logs have diverged, and lines are paired positionally without searching
     again until they match: a long diverged log (a training run's 12,000 lines) stays fast.
     """
+
     def match(i, j):
         (sa, na), (sb, nb) = ta[i], tb[j]
         return sa == sb and all_close(na, nb, rtol, atol)
@@ -80,8 +83,14 @@ def align(ta, tb, rtol, atol, run=3):
             continue
         skip = None
         if in_sync or ta[i][0] != tb[j][0]:
-            skip = next(((di, dj) for di, dj in _SKIPS
-                         if i + di < len(ta) and j + dj < len(tb) and match_run(i + di, j + dj)), None)
+            skip = next(
+                (
+                    (di, dj)
+                    for di, dj in _SKIPS
+                    if i + di < len(ta) and j + dj < len(tb) and match_run(i + di, j + dj)
+                ),
+                None,
+            )
         if skip is None:  # a changed line: pair it and go on
             pairs.append((i, j))
             i, j, in_sync = i + 1, j + 1, False
@@ -105,12 +114,19 @@ def compare_lines(la: list[str], lb: list[str], rtol: float = 1e-5, atol: float 
             (sa, na), (sb, nb) = ta[i], tb[j]
             if sa == sb and all_close(na, nb, rtol, atol):
                 res["close"] += 1
-                res["max_rel_close"] = max([res["max_rel_close"]] +
-                                           [relative_difference(x, y) for x, y in zip(na, nb, strict=True)])
+                res["max_rel_close"] = max(
+                    [res["max_rel_close"]] + [relative_difference(x, y) for x, y in zip(na, nb, strict=True)]
+                )
                 continue
         res["other"] += 1
-        res["others"].append((None if i is None else i + 1, "" if i is None else la[i],
-                              None if j is None else j + 1, "" if j is None else lb[j]))
+        res["others"].append(
+            (
+                None if i is None else i + 1,
+                "" if i is None else la[i],
+                None if j is None else j + 1,
+                "" if j is None else lb[j],
+            )
+        )
     return res
 
 
@@ -126,8 +142,9 @@ def _same_pixels(pa: str, pb: str) -> bool:
 
 def compare_figures(dir_a: str, dir_b: str, key: str) -> dict | None:
     """Counts for the PNGs `key`_*.png saved by both runs, or None when neither saved any."""
+
     def names(d):
-        return {os.path.basename(p)[len(key):] for p in glob.glob(os.path.join(d, key + "_*.png"))}
+        return {os.path.basename(p)[len(key) :] for p in glob.glob(os.path.join(d, key + "_*.png"))}
 
     fa, fb = names(dir_a), names(dir_b)
     if not fa and not fb:
@@ -156,8 +173,13 @@ def compare_script(out: str, a: str, b: str, key: str, rtol: float = 1e-5, atol:
     """{"missing": [log paths absent], "lines": compare_lines(...) or None, "n_a", "n_b", "figures"}."""
     pa, pb = (os.path.join(out, t, key + ".log") for t in (a, b))
     missing = [p for p in (pa, pb) if not os.path.exists(p)]
-    res = {"missing": missing, "lines": None, "n_a": None, "n_b": None,
-           "figures": compare_figures(os.path.join(out, a), os.path.join(out, b), key)}
+    res = {
+        "missing": missing,
+        "lines": None,
+        "n_a": None,
+        "n_b": None,
+        "figures": compare_figures(os.path.join(out, a), os.path.join(out, b), key),
+    }
     if not missing:
         la, lb = read_log(pa), read_log(pb)
         res.update(lines=compare_lines(la, lb, rtol, atol), n_a=len(la), n_b=len(lb))
@@ -182,8 +204,10 @@ def main(argv: list[str] | None = None) -> None:
         want = {w.strip().replace("/", "_").removesuffix(".py") for w in args.only.split(",") if w.strip()}
         keys = [k for k in keys if k in want or any(k.endswith("_" + w) for w in want)]
     print(f"{args.a} vs {args.b}  (rtol {args.rtol:g}, atol {args.atol:g})")
-    print(f"{'script':36s} {'lines a/b':>11s} {'ident':>6s} {'close':>6s} {'other':>6s} {'max rel':>9s}"
-          f"  {'status a/b':11s} {'wall a/b (s)':>14s}")
+    print(
+        f"{'script':36s} {'lines a/b':>11s} {'ident':>6s} {'close':>6s} {'other':>6s} {'max rel':>9s}"
+        f"  {'status a/b':11s} {'wall a/b (s)':>14s}"
+    )
     for k in keys:
         r = compare_script(args.out, args.a, args.b, k, args.rtol, args.atol)
         if r["missing"]:
@@ -192,13 +216,18 @@ def main(argv: list[str] | None = None) -> None:
         lines, ra, rb = r["lines"], times.get(k, {}).get(args.a, {}), times.get(k, {}).get(args.b, {})
         status = f"{ra.get('status', '?')}/{rb.get('status', '?')}"
         wall = f"{ra.get('wall_s', math.nan):.1f}/{rb.get('wall_s', math.nan):.1f}"
-        verdict = ("SAME" if lines["other"] == lines["close"] == 0
-                   else "CLOSE" if lines["other"] == 0 else "DIFF")
-        print(f"{k:36s} {r['n_a']:>5d}/{r['n_b']:<5d} {lines['identical']:6d} {lines['close']:6d} "
-              f"{lines['other']:6d} {lines['max_rel_close']:9.1e}  {status:11s} {wall:>14s}  {verdict}")
+        verdict = (
+            "SAME" if lines["other"] == lines["close"] == 0 else "CLOSE" if lines["other"] == 0 else "DIFF"
+        )
+        print(
+            f"{k:36s} {r['n_a']:>5d}/{r['n_b']:<5d} {lines['identical']:6d} {lines['close']:6d} "
+            f"{lines['other']:6d} {lines['max_rel_close']:9.1e}  {status:11s} {wall:>14s}  {verdict}"
+        )
         if f := r["figures"]:
-            print(f"      figures {f['a']}/{f['b']}: {f['byte_identical']} byte-identical, "
-                  f"{f['pixel_identical']} pixel-identical, {f['differ']} differ")
+            print(
+                f"      figures {f['a']}/{f['b']}: {f['byte_identical']} byte-identical, "
+                f"{f['pixel_identical']} pixel-identical, {f['differ']} differ"
+            )
         for na, la, nb, lb in lines["others"][: args.show]:
             print(f"      a:{na}: {la[:150]}\n      b:{nb}: {lb[:150]}")
         if len(lines["others"]) > args.show:

@@ -72,7 +72,7 @@ def rewrite_text(text: str, chapter: str) -> tuple[str, list[tuple[int, str, str
         body = line.rstrip("\r\n")
         new = rewrite_line(body, chapter)
         if new is not None and new != body:
-            lines[i] = new + line[len(body):]
+            lines[i] = new + line[len(body) :]
             changes.append((i + 1, body, new))
     return "".join(lines), changes
 
@@ -94,8 +94,13 @@ def rewrite_tree(tree: Path, write: bool = True) -> dict:
             new, changes = rewrite_text(old, chapter)
             if changes:
                 files[rel] = changes
-                diff += difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                             f"book/{rel}", f"fastbp/{rel}", n=0)
+                diff += difflib.unified_diff(
+                    old.splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    f"book/{rel}",
+                    f"fastbp/{rel}",
+                    n=0,
+                )
                 if write:
                     path.write_bytes(new.encode("utf-8"))
             rest = leftovers(new)

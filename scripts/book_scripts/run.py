@@ -45,20 +45,37 @@ LOG_TREES = ("book", "fastbp", "fastbp_bookloss")
 # Rough wall time of the book's code in seconds on a busy 2-core machine at nice 19: (with one BLAS
 # thread, with NumPy's default threads). Only for planning a run (--list); measure, don't quote these.
 ESTIMATES = {
-    "ch03/mnist_show": (1, 1), "ch03/neuralnet_mnist": (3, 3), "ch03/neuralnet_mnist_batch": (2, 2),
-    "ch04/gradient_simplenet": (1, 1), "ch04/train_neuralnet": (20, 240), "ch05/gradient_check": (4, 4),
-    "ch05/train_neuralnet": (20, 420), "ch06/optimizer_compare_naive": (2, 2),
-    "ch06/batch_norm_gradient_check": (30, 30), "ch06/weight_init_compare": (30, 900),
-    "ch06/optimizer_compare_mnist": (40, 1200), "ch06/overfit_weight_decay": (35, 120),
-    "ch06/overfit_dropout": (65, 180), "ch06/batch_norm_test": (50, 800),
-    "ch06/hyperparameter_optimization": (120, 2500), "ch07/gradient_check": (5, 5),
-    "ch07/apply_filter": (2, 2), "ch07/visualize_filter": (2, 2), "ch07/train_convnet": (2500, 8300),
-    "ch08/misclassified_mnist": (40, 80), "ch08/half_float_network": (70, 150),
+    "ch03/mnist_show": (1, 1),
+    "ch03/neuralnet_mnist": (3, 3),
+    "ch03/neuralnet_mnist_batch": (2, 2),
+    "ch04/gradient_simplenet": (1, 1),
+    "ch04/train_neuralnet": (20, 240),
+    "ch05/gradient_check": (4, 4),
+    "ch05/train_neuralnet": (20, 420),
+    "ch06/optimizer_compare_naive": (2, 2),
+    "ch06/batch_norm_gradient_check": (30, 30),
+    "ch06/weight_init_compare": (30, 900),
+    "ch06/optimizer_compare_mnist": (40, 1200),
+    "ch06/overfit_weight_decay": (35, 120),
+    "ch06/overfit_dropout": (65, 180),
+    "ch06/batch_norm_test": (50, 800),
+    "ch06/hyperparameter_optimization": (120, 2500),
+    "ch07/gradient_check": (5, 5),
+    "ch07/apply_filter": (2, 2),
+    "ch07/visualize_filter": (2, 2),
+    "ch07/train_convnet": (2500, 8300),
+    "ch08/misclassified_mnist": (40, 80),
+    "ch08/half_float_network": (70, 150),
     "ch08/train_deepnet": (15000, 26000),
 }
 SCRIPTS = list(ESTIMATES)
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-               "FASTBP_NUM_THREADS")
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "FASTBP_NUM_THREADS",
+)
 
 
 def key_of(script: str) -> str:
@@ -100,20 +117,28 @@ def run_env(tree: str, args, paths: trees.Paths) -> dict:
     if args.numba_cache_dir:
         env["NUMBA_CACHE_DIR"] = str(Path(args.numba_cache_dir).resolve())
     if args.fastbp and tree != "book":
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(args.fastbp).resolve()),
-                                                          env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(Path(args.fastbp).resolve()), env.get("PYTHONPATH")])
+        )
     return env
 
 
 def describe_python(args, paths: trees.Paths) -> dict:
     """Versions the fastbp runs will see (asked of --python itself, with the fastbp runs' environment)."""
-    code = ("import json, platform, numpy, fastbp, importlib.metadata as md\n"
-            "try:\n    numba = md.version('numba')  # without importing it\n"
-            "except md.PackageNotFoundError:\n    numba = None\n"
-            "print(json.dumps({'python': platform.python_version(), 'numpy': numpy.__version__,"
-            " 'numba': numba, 'fastbp': fastbp.__version__, 'fastbp_path': fastbp.__path__[0]}))")
-    r = subprocess.run([args.python, "-c", code], env=run_env("fastbp", args, paths), capture_output=True,
-                       text=True, cwd=paths.data)
+    code = (
+        "import json, platform, numpy, fastbp, importlib.metadata as md\n"
+        "try:\n    numba = md.version('numba')  # without importing it\n"
+        "except md.PackageNotFoundError:\n    numba = None\n"
+        "print(json.dumps({'python': platform.python_version(), 'numpy': numpy.__version__,"
+        " 'numba': numba, 'fastbp': fastbp.__version__, 'fastbp_path': fastbp.__path__[0]}))"
+    )
+    r = subprocess.run(
+        [args.python, "-c", code],
+        env=run_env("fastbp", args, paths),
+        capture_output=True,
+        text=True,
+        cwd=paths.data,
+    )
     if r.returncode != 0:
         sys.exit(f"{args.python} cannot import numpy and fastbp:\n{r.stderr}")
     info = json.loads(r.stdout)
@@ -157,8 +182,17 @@ def run_one(script: str, tree: str, args, paths: trees.Paths, timeout: float | N
     prefix = str(out_dir / key_of(script))
     log, timing = Path(prefix + ".log"), Path(prefix + ".timing.json")
     env = run_env(tree, args, paths)
-    cmd = [args.python, str(WRAPPER), "--seed", str(args.seed), "--fig-prefix", prefix, "--timing",
-           str(timing), str(tree_dir / chapter / f"{name}.py")]
+    cmd = [
+        args.python,
+        str(WRAPPER),
+        "--seed",
+        str(args.seed),
+        "--fig-prefix",
+        prefix,
+        "--timing",
+        str(timing),
+        str(tree_dir / chapter / f"{name}.py"),
+    ]
     if args.nice:
         cmd = ["nice", "-n", str(args.nice)] + cmd
     if args.dry_run:
@@ -175,8 +209,15 @@ def run_one(script: str, tree: str, args, paths: trees.Paths, timeout: float | N
     status = "ok"
     with open(log, "w") as f:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, cwd=tree_dir / chapter, env=env, stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)  # its own group, to kill
+        p = subprocess.Popen(
+            cmd,
+            cwd=tree_dir / chapter,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # its own group, to kill
         try:
             rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -191,14 +232,27 @@ def run_one(script: str, tree: str, args, paths: trees.Paths, timeout: float | N
     inside = json.loads(timing.read_text()) if timing.exists() else {}
     figs = sorted(glob.glob(prefix + "_fig*.png") + glob.glob(prefix + "_pil*.png"))
     rel = lambda p: os.path.relpath(p, args.out)  # noqa: E731  (OUT can be moved as a whole)
-    rec = {"status": status, "rc": rc, "wall_s": round(wall, 3),
-           "script_s": None if inside.get("script_s") is None else round(inside["script_s"], 3),
-           "exc": inside.get("exc"), "timeout_s": timeout, "seed": args.seed, "nice": args.nice,
-           "threads": args.threads, "loadavg1_at_start": round(load, 2), "log": rel(log),
-           "figures": [rel(x) for x in figs], "kept_files": [rel(x) for x in kept],
-           "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-    print(f"  {tree:16s} {status:7s} rc={rc:<4} wall={wall:9.2f} s  script={rec['script_s']} s  "
-          f"figures={len(figs)}  load={load:.2f}", flush=True)
+    rec = {
+        "status": status,
+        "rc": rc,
+        "wall_s": round(wall, 3),
+        "script_s": None if inside.get("script_s") is None else round(inside["script_s"], 3),
+        "exc": inside.get("exc"),
+        "timeout_s": timeout,
+        "seed": args.seed,
+        "nice": args.nice,
+        "threads": args.threads,
+        "loadavg1_at_start": round(load, 2),
+        "log": rel(log),
+        "figures": [rel(x) for x in figs],
+        "kept_files": [rel(x) for x in kept],
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    print(
+        f"  {tree:16s} {status:7s} rc={rc:<4} wall={wall:9.2f} s  script={rec['script_s']} s  "
+        f"figures={len(figs)}  load={load:.2f}",
+        flush=True,
+    )
     return rec
 
 
@@ -218,24 +272,41 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--book-repo", type=Path, help="a clone of the book's repository (only read)")
     ap.add_argument("--mnist", type=Path, help="folder with the four MNIST .gz files")
     ap.add_argument("--out", type=Path, help="output folder (trees in OUT/work, logs, times.json)")
-    ap.add_argument("--only", help="comma-separated scripts: ch05/train_neuralnet, ch05_train_neuralnet "
-                                   "or a bare name (every chapter's)")
-    ap.add_argument("--book-loss", action="store_true",
-                    help="fastbp runs with FASTBP_BOOK_LOSS=1, logged under OUT/fastbp_bookloss/")
+    ap.add_argument(
+        "--only",
+        help="comma-separated scripts: ch05/train_neuralnet, ch05_train_neuralnet "
+        "or a bare name (every chapter's)",
+    )
+    ap.add_argument(
+        "--book-loss",
+        action="store_true",
+        help="fastbp runs with FASTBP_BOOK_LOSS=1, logged under OUT/fastbp_bookloss/",
+    )
     ap.add_argument("--trees", default="book,fastbp", help=f"which of {','.join(LOG_TREES)} to run")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="if > 0, set OMP/OPENBLAS/MKL/NUMBA/FASTBP thread counts alike for both trees")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="if > 0, set OMP/OPENBLAS/MKL/NUMBA/FASTBP thread counts alike for both trees",
+    )
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run (default: none)")
     ap.add_argument("--timeout-for", default="", help="per-script timeouts: name=SECONDS,name=SECONDS")
     ap.add_argument("--nice", type=int, default=19, help="nice level of the runs (0: not niced)")
     ap.add_argument("--seed", type=int, default=0, help="np.random.seed before each script")
     ap.add_argument("--order", choices=["alternate", "book-first"], default="alternate")
     ap.add_argument("--python", default=sys.executable, help="interpreter of the runs (default: this one)")
-    ap.add_argument("--fastbp", help="a fastbp checkout to put first on the fastbp runs' PYTHONPATH "
-                                     "(default: the fastbp --python imports)")
+    ap.add_argument(
+        "--fastbp",
+        help="a fastbp checkout to put first on the fastbp runs' PYTHONPATH "
+        "(default: the fastbp --python imports)",
+    )
     ap.add_argument("--numba-cache-dir", help="NUMBA_CACHE_DIR of the runs (default: fastbp's own)")
-    ap.add_argument("--no-quiet-compile", dest="quiet_compile", action="store_false",
-                    help="let fastbp print its 'compiling kernels' notice (default: FASTBP_QUIET=1)")
+    ap.add_argument(
+        "--no-quiet-compile",
+        dest="quiet_compile",
+        action="store_false",
+        help="let fastbp print its 'compiling kernels' notice (default: FASTBP_QUIET=1)",
+    )
     ap.add_argument("--rebuild", action="store_true", help="delete OUT/work and build the trees again")
     ap.add_argument("--build-only", action="store_true", help="build the trees, run nothing")
     ap.add_argument("--list", action="store_true", help="list the scripts and rough book times")
@@ -266,8 +337,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"would build the trees in {paths.work} from {args.book_repo} and {args.mnist} (see trees.py)")
     elif built is None:
         trees.remove(paths)
-        built = trees.build(paths, args.book_repo, args.mnist, args.python, run_env("book", args, paths),
-                            run_env("fastbp", args, paths), args.nice)
+        built = trees.build(
+            paths,
+            args.book_repo,
+            args.mnist,
+            args.python,
+            run_env("book", args, paths),
+            run_env("fastbp", args, paths),
+            args.nice,
+        )
     else:
         print(f"reusing the trees built {built['built']} from {built['book_repo']} ({paths.work})")
         if args.book_repo and str(args.book_repo.resolve()) != built["book_repo"]:
@@ -275,10 +353,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.build_only:
         return
 
-    meta = {} if args.dry_run else {
-        **describe_python(args, paths), "book_repo": built["book_repo"], "book_git": built["book_git"],
-        "cpus": os.cpu_count(), "platform": platform.platform(), "processor": cpu_model(),
-        "threads": args.threads, "nice": args.nice, "seed": args.seed}
+    meta = (
+        {}
+        if args.dry_run
+        else {
+            **describe_python(args, paths),
+            "book_repo": built["book_repo"],
+            "book_git": built["book_git"],
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": cpu_model(),
+            "threads": args.threads,
+            "nice": args.nice,
+            "seed": args.seed,
+        }
+    )
     for i, s in enumerate(scripts):
         order = tree_names[::-1] if args.order == "alternate" and i % 2 else list(tree_names)
         print(f"[{i + 1}/{len(scripts)}] {s}  (order: {', '.join(order)})", flush=True)

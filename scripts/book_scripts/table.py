@@ -59,8 +59,11 @@ def output_cell(r: dict, rtol: float) -> str:
     elif lines["other"] == lines["close"] == 0:
         text = f"identical ({plural(n, 'line')})"
     else:
-        parts = [(lines["identical"], "identical"), (lines["close"], f"within {tolerance(rtol)}"),
-                 (lines["other"], "other")]
+        parts = [
+            (lines["identical"], "identical"),
+            (lines["close"], f"within {tolerance(rtol)}"),
+            (lines["other"], "other"),
+        ]
         text = f"{plural(n, 'line')}: " + ", ".join(f"{k} {what}" for k, what in parts if k)
     if f := r["figures"]:
         text += f"; figures: {f['byte_identical']}/{max(f['a'], f['b'])} byte-identical"
@@ -79,8 +82,11 @@ def conditions(meta: dict, book_recs: list[dict], b_recs: list[dict], field: str
     """What the table measured and on what. Settings come from the runs themselves (times.json merges
     runs made at different times); the machine and versions from the last run's meta."""
     recs = book_recs + b_recs
-    what = ("wall time of each run (Python start-up, imports and Numba compilation included)"
-            if field == "wall_s" else "time inside each script (start-up and imports excluded)")
+    what = (
+        "wall time of each run (Python start-up, imports and Numba compilation included)"
+        if field == "wall_s"
+        else "time inside each script (start-up and imports excluded)"
+    )
     book_git = meta.get("book_git")
     book = "the book's code" + (f" at commit {book_git['commit'][:10]}" if book_git else "")
     fastbp = values(b_recs, "fastbp") or meta.get("fastbp")
@@ -92,12 +98,21 @@ def conditions(meta: dict, book_recs: list[dict], b_recs: list[dict], field: str
         threads = "threads left as a user's would be (fastbp: one BLAS thread; the book: NumPy's default)"
     else:
         threads = f"{threads} thread(s) for both (OMP/OPENBLAS/MKL/NUMBA/FASTBP_NUM_THREADS)"
-    settings = [f"nice {values(recs, 'nice')}" if values(recs, "nice") else None, threads,
-                f"np.random.seed({values(recs, 'seed')})" if values(recs, "seed") else None]
-    versions = [f"{name} {meta[key]}" for name, key in (("Python", "python"), ("NumPy", "numpy"),
-                                                       ("Numba", "numba")) if meta.get(key)]
-    machine = [meta.get("platform"), f"{meta['cpus']} CPUs" if meta.get("cpus") else None,
-               meta.get("processor") or meta.get("machine")]
+    settings = [
+        f"nice {values(recs, 'nice')}" if values(recs, "nice") else None,
+        threads,
+        f"np.random.seed({values(recs, 'seed')})" if values(recs, "seed") else None,
+    ]
+    versions = [
+        f"{name} {meta[key]}"
+        for name, key in (("Python", "python"), ("NumPy", "numpy"), ("Numba", "numba"))
+        if meta.get(key)
+    ]
+    machine = [
+        meta.get("platform"),
+        f"{meta['cpus']} CPUs" if meta.get("cpus") else None,
+        meta.get("processor") or meta.get("machine"),
+    ]
     loads = [r["loadavg1_at_start"] for r in recs if r.get("loadavg1_at_start") is not None]
     load = [f"1-minute load average {min(loads):.2f}-{max(loads):.2f} at the starts"] if loads else []
     rest = [", ".join(filter(None, group)) for group in (settings, versions, machine, load)]
@@ -149,8 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---:|---:|---:|---|")
     print("\n".join(rows))
     if len(rows) > 1 and total_a and not args.no_total:
-        print(f"| total (both finished) | {seconds(total_a)} | {seconds(total_b)} | "
-              f"{total_b / total_a:.2f} | |")
+        print(
+            f"| total (both finished) | {seconds(total_a)} | {seconds(total_b)} | {total_b / total_a:.2f} | |"
+        )
     print()
     print(conditions(data.get("meta", {}), book_recs, b_recs, field, args.b))
 

@@ -23,8 +23,12 @@ from pathlib import Path
 
 import imports
 
-MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 # Weight files the book ships that scripts read (ch03, ch08) or overwrite (ch07 train_convnet,
 # ch08 train_deepnet): restoring them before each run makes the results independent of run order.
 SHIPPED = {"ch03": ["sample_weight.pkl"], "ch07": ["params.pkl"], "ch08": ["deep_convnet_params.pkl"]}
@@ -55,8 +59,10 @@ def check_inputs(book_repo: Path | None, mnist_dir: Path | None) -> list[str]:
         need += [f"{ch}/{fn}" for ch, fns in SHIPPED.items() for fn in fns]
         missing = [n for n in need if not (book_repo / n).exists()]
         if missing:
-            errors.append(f"--book-repo {book_repo} does not look like a clone of the book's repository "
-                          f"(missing: {', '.join(missing)})")
+            errors.append(
+                f"--book-repo {book_repo} does not look like a clone of the book's repository "
+                f"(missing: {', '.join(missing)})"
+            )
     if mnist_dir is None:
         errors.append("--mnist is needed to build the trees")
     else:
@@ -69,12 +75,17 @@ def check_inputs(book_repo: Path | None, mnist_dir: Path | None) -> list[str]:
 def git_state(path: Path) -> dict | None:
     """{"commit", "dirty"} of a git checkout, or None (not a checkout, or no git)."""
     try:
-        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=30)
+        head = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30
+        )
         if head.returncode != 0:
             return None
-        status = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=60)
+        status = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
@@ -93,14 +104,16 @@ def _copy_repo(src: Path, dst: Path) -> None:
 
 def _run_logged(cmd, cwd, env, log: Path) -> None:
     with open(log, "w") as f:
-        rc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL).returncode
+        rc = subprocess.run(
+            cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        ).returncode
     if rc != 0:
         raise SystemExit(f"{' '.join(map(str, cmd))} failed (exit {rc}); see {log}")
 
 
-def build(paths: Paths, book_repo: Path, mnist_dir: Path, python: str, book_env: dict, fastbp_env: dict,
-          nice: int) -> dict:
+def build(
+    paths: Paths, book_repo: Path, mnist_dir: Path, python: str, book_env: dict, fastbp_env: dict, nice: int
+) -> dict:
     """Build everything in paths.work (which must not hold a build yet); returns the manifest."""
     errors = check_inputs(book_repo, mnist_dir)
     if errors:
@@ -125,24 +138,38 @@ def build(paths: Paths, book_repo: Path, mnist_dir: Path, python: str, book_env:
         shutil.copy2(mnist_dir / fn, paths.data / fn)
 
     prefix = ["nice", "-n", str(nice)] if nice else []
-    print("converting MNIST with the book's dataset/mnist.py (it finds the .gz files and downloads nothing)",
-          flush=True)
-    _run_logged(prefix + [python, "-c", "from dataset import mnist; mnist.init_mnist()"], paths.book,
-                book_env, paths.work / "convert_book.log")
+    print(
+        "converting MNIST with the book's dataset/mnist.py (it finds the .gz files and downloads nothing)",
+        flush=True,
+    )
+    _run_logged(
+        prefix + [python, "-c", "from dataset import mnist; mnist.init_mnist()"],
+        paths.book,
+        book_env,
+        paths.work / "convert_book.log",
+    )
     print("converting MNIST with fastbp.dataset.mnist (checks the files' SHA-256)", flush=True)
-    _run_logged(prefix + [python, "-m", "fastbp.dataset.mnist"], paths.data, fastbp_env,
-                paths.work / "convert_fastbp.log")
+    _run_logged(
+        prefix + [python, "-m", "fastbp.dataset.mnist"],
+        paths.data,
+        fastbp_env,
+        paths.work / "convert_fastbp.log",
+    )
 
     manifest = {
-        "book_repo": str(book_repo), "book_git": git_state(book_repo), "mnist": str(mnist_dir),
+        "book_repo": str(book_repo),
+        "book_git": git_state(book_repo),
+        "mnist": str(mnist_dir),
         "import_lines_changed": sum(len(c) for c in res["files"].values()),
         "files_changed": {rel: len(c) for rel, c in res["files"].items()},
         "not_mapped": {rel: [f"{n}: {line}" for n, line in rest] for rel, rest in res["leftovers"].items()},
         "built": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     paths.manifest.write_text(json.dumps(manifest, indent=1))
-    print(f"{manifest['import_lines_changed']} import lines changed in {len(res['files'])} files: "
-          f"{paths.diff}", flush=True)
+    print(
+        f"{manifest['import_lines_changed']} import lines changed in {len(res['files'])} files: {paths.diff}",
+        flush=True,
+    )
     for rel, rest in manifest["not_mapped"].items():
         print(f"  warning: {rel} still imports the book's packages: {rest}", flush=True)
     return manifest
