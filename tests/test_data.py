@@ -528,3 +528,16 @@ def test_the_part_file_of_a_killed_download_is_removed_by_the_next(tmp_path, tin
     assert legacy_new.exists()  # perhaps a download under way in an older fastbp
     legacy_new.unlink()
     assert gz_files(target) == sorted(NAMES)
+
+
+def test_a_cache_named_by_an_earlier_digest_is_not_read_and_goes_with_the_next_write(tmp_path, rng):
+    from fastbp.data.cache import _read_cached_array, _write_cache
+
+    a = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    sha = hashlib.sha256(b"source").hexdigest()
+    old = tmp_path / f"{NAMES[0].removesuffix('.gz')}.{sha[:16]}.{'0' * 32}.npy"  # SHA-256-named
+    np.save(old, a)
+    assert _read_cached_array(tmp_path, NAMES[0], sha) is None
+    _write_cache(tmp_path, NAMES[0], sha, a)
+    assert not old.exists()
+    assert_array_equal(_read_cached_array(tmp_path, NAMES[0], sha), a)

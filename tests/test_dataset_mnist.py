@@ -73,8 +73,7 @@ def test_download_and_init_fetch_verify_and_cache(tmp_path, tiny, monkeypatch):
     assert mnist.init_mnist() is None
     cache = sorted(p.name for p in target.glob("*.npy"))  # named after the source and array digests
     want = (
-        f"{n.removesuffix('.gz')}.{tiny.sums[n][:16]}.{data._array_digest(tiny.arrays[n])[:32]}.npy"
-        for n in NAMES
+        f"{n.removesuffix('.gz')}.{tiny.sums[n][:16]}.{data._array_digest(tiny.arrays[n])}.npy" for n in NAMES
     )
     assert cache == sorted(want)
     (x, t), _ = mnist.load_mnist(normalize=False)

@@ -6,9 +6,9 @@ own array, so a read can tell it from other sources' caches and from damage, eve
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,22 +18,25 @@ from .files import MNIST_FILES, MNIST_SHAPES, _check_pair, _temp_beside
 
 
 def _array_digest(a: np.ndarray) -> str:
-    """SHA-256 of an array's dtype, shape and bytes (C order)."""
-    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
-    h.update(np.ascontiguousarray(a).data)
-    return h.hexdigest()
+    """CRC-32 of an array's dtype, shape and bytes (C order), as 8 hex digits. It tells a damaged cache
+    file from the parsed arrays (the sources themselves are checked by SHA-256); every load pays it,
+    and on the 47 MB of training images it takes 17 ms here, SHA-256 35 ms."""
+    crc = zlib.crc32(f"{a.dtype.str}{a.shape}".encode())
+    return f"{zlib.crc32(np.ascontiguousarray(a).data, crc):08x}"
 
 
 def _cache_name(name: str, sha: str, digest: str) -> str:
     # "<file>.<source digest>.<array digest>.npy": the source digest ties the cache to verified .gz
     # content (other bytes, another name); the array digest lets a read tell a damaged cache file,
     # even a well-formed one, from the arrays that were parsed.
-    return f"{name.removesuffix('.gz')}.{sha[:16]}.{digest[:32]}.npy"
+    return f"{name.removesuffix('.gz')}.{sha[:16]}.{digest}.npy"
 
 
 def _cache_files(directory: Path, name: str, sha: str) -> list[tuple[Path, str]]:
-    """The cache files of source ``name`` with digest ``sha`` in ``directory``: (path, array digest)."""
-    pattern = re.compile(re.escape(f"{name.removesuffix('.gz')}.{sha[:16]}.") + r"([0-9a-f]{32})\.npy")
+    """The cache files of source ``name`` with digest ``sha`` in ``directory``: (path, array digest).
+    Any length of digest: the 32-digit SHA-256 names of earlier versions are listed too (never read,
+    as no CRC matches them; removed by the next write)."""
+    pattern = re.compile(re.escape(f"{name.removesuffix('.gz')}.{sha[:16]}.") + r"([0-9a-f]+)\.npy")
     try:
         entries = sorted(os.listdir(directory))
     except OSError:
@@ -52,7 +55,7 @@ def _read_cached_array(directory: Path, name: str, sha: str) -> np.ndarray | Non
                 a = np.lib.format.read_array(f, allow_pickle=False)
         except (OSError, ValueError, EOFError):  # absent, truncated, or not an .npy file
             continue
-        if a.dtype != np.uint8 or _array_digest(a)[:32] != digest:
+        if a.dtype != np.uint8 or _array_digest(a) != digest:
             continue
         if sha == MNIST_FILES.get(name) and a.shape != MNIST_SHAPES[name]:
             continue

@@ -9,10 +9,7 @@ import os
 import re
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
-from http.client import HTTPException
 from pathlib import Path
 
 from .files import (
@@ -95,6 +92,8 @@ def _fetch(url: str, dest: Path, sha: str, timeout: float, limit: int, deadline:
     ``sha``. More than ``limit`` bytes, or more than ``deadline`` seconds in all (checked between
     reads, each of which may wait ``timeout``), abandon it. Raises OSError/HTTPException/ValueError
     describing the failure; leaves no file behind."""
+    import urllib.request  # (here, not at import: 15 ms that a load from local files never needs)
+
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     end = time.monotonic() + deadline
     tmp = _temp_beside(dest)
@@ -131,6 +130,8 @@ def _fetch(url: str, dest: Path, sha: str, timeout: float, limit: int, deadline:
 
 
 def _describe(e: BaseException) -> str:
+    import urllib.error
+
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}"
     if isinstance(e, urllib.error.URLError):
@@ -150,6 +151,9 @@ def _download(
     caller: str,
 ) -> None:
     """Each of ``names`` from the first mirror that serves it with the right SHA-256, into ``directory``."""
+    import urllib.error
+    from http.client import HTTPException
+
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
