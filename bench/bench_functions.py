@@ -25,6 +25,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from fastbp import functions as F
 from fastbp import gradient as G
+from fastbp.reference.gradient import numerical_gradient as book_numerical_gradient
 
 # -- the book's functions, from BOOK_API.md's description -------------------------------------------
 
@@ -55,23 +56,6 @@ def book_cross_entropy_error(y, t):
         t = t.argmax(axis=1)
     n = y.shape[0]
     return -np.sum(np.log(y[np.arange(n), t] + 1e-7)) / n
-
-
-def book_numerical_gradient(f, x):
-    h = 1e-4
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        i = it.multi_index
-        v = x[i]
-        x[i] = float(v) + h
-        up = f(x)
-        x[i] = v - h
-        down = f(x)
-        grad[i] = (up - down) / (2 * h)
-        x[i] = v
-        it.iternext()
-    return grad
 
 
 IMPLS = {
