@@ -3,8 +3,10 @@
 At batch 1 the book's step is all overhead: each BLAS call costs microseconds, and the products are
 matrix-vector ones that BLAS does not speed up. Up to ``config.SMALL_BATCH`` samples this node runs
 every layer, the loss and the backward pass as compiled loops (kernels/mlp.py) -- one call for a whole
-training step. Above it, it runs its layers' own nodes (a sparse first layer, Affine+ReLU nodes) as a
-graph, then the loss: the same results through BLAS. The choice is made per batch, inside the node.
+training step. Above it, it runs its layers' own nodes (a sparse first layer, Affine+ReLU nodes) one
+after the other, then the loss: the same results through BLAS. The choice is made per batch, inside
+the node. (The body is a chain of known nodes, called directly: an inner ``Graph``'s bookkeeping cost
+~2 us a step at batch 32.)
 
 Inputs ``(x, t)``; outputs ``(loss, scores)`` -- the scores are a side output, so a prediction
 (``t`` None) stops after them.
@@ -18,7 +20,6 @@ import numpy as np
 
 from .. import _checks as _chk
 from .. import config
-from ..graph import Graph
 from ..kernels import mlp as _mlp
 from ..kernels import softmax_ce as _sce
 from ..layers.loss import SoftmaxWithLoss
@@ -54,12 +55,18 @@ class SmallBatchMLP(Fused):
             getattr(node, "affine", node) for node in self.body
         ]  # (the last may be a plain Affine)
         self.relus = [node.relu for node in self.body[:-1]]
+        self._later = tuple(self.affines[1:])
         self.layers = tuple(layer for node in self.body for layer in getattr(node, "layers", (node,)))
-        self.graph = Graph.sequential(self.body, validate=False)
+        # The body's unchecked passes, in the order they run (every body node is one of fastbp's own:
+        # the fusion rule matches exact types). The first reads the data, which needs no gradient.
+        self._fwds = tuple(node._forward for node in self.body)
+        self._bwds = tuple(node._backward for node in reversed(self.body[1:]))
+        self._bwd_first = self.body[0]._backward
         self.checks_finite_input = getattr(self.body[0], "checks_finite_input", False)
         self.forget = getattr(self.body[0], "forget", None)
         self._loops = None  # the _Loops of the last compiled pass, or None if it went through BLAS
         self._stepped = False  # the last forward already ran the backward (for dout = 1)
+        self._recorded = None  # the _Loops the layers' attributes were last recorded from
 
     def forward(self, x, t=None, **kwargs):
         scores = Fused.forward(self, x)  # (the checked path: the body's layers one by one)
@@ -103,7 +110,9 @@ class SmallBatchMLP(Fused):
         c = self._arrays(n, x.dtype) if small else None
         if c is None:  # through BLAS: the body's nodes as a graph, then the loss
             self._loops, self._stepped = None, False
-            scores = self.graph.forward(x)
+            scores = x
+            for f in self._fwds:
+                scores = f(scores)
             return (None if t is None else self.loss._forward(scores, t)), scores
         if step:  # (mlp_step checks x before it writes anything; _arrays made scratch buffers only)
             loss, bad = _mlp.mlp_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
@@ -128,7 +137,10 @@ class SmallBatchMLP(Fused):
     def _backward(self, dout=1.0, needs_dx=False):
         c = self._loops
         if c is None:
-            return self.graph.backward(self.loss._backward(dout)) or None
+            g = self.loss._backward(dout)
+            for b in self._bwds:
+                g = b(g, True)
+            return self._bwd_first(g, False)
         if not (self._stepped and dout == 1.0):
             t = self.loss.t
             if t.ndim == 1:
@@ -137,16 +149,36 @@ class SmallBatchMLP(Fused):
                 _sce.softmax_ce_backward_dist(dout, c.y, t, c.ds[-1])
             _mlp.mlp_backward(self.affines[0].x, c.Ws, c.hs, c.ds, c.dWs, c.dbs)
         for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=False):
-            a.record_grads(dW, db)
+            if a.dW is not dW or a.db is not db:  # (the same buffers every step: no call)
+                a.record_grads(dW, db)
         return None  # the compiled path gives the input no gradient (fused only where none is needed)
 
     def _record(self, x, c: _Loops):
-        """Leave the layers' attributes as if they had run one by one (the book's scripts read them)."""
+        """Leave the layers' attributes as if they had run one by one (the book's scripts read them).
+
+        Only the first layer's input is new each step: the others read and write this node's buffers,
+        so while every layer still holds them (nothing else ran a layer since), their calls are
+        skipped (a method call per layer is ~2 us of a 50 us step for a 6-layer net)."""
         if self.forget is not None:
             self.forget()  # the first layer's list of nonzeros is an older batch's now
-        prev = x
-        for a, h in zip(self.affines, c.hs, strict=False):
+        hs = c.hs
+        self.affines[0].record(x, hs[0], x.shape)
+        if self._recorded is c and self._holds(hs):
+            return
+        prev = hs[0]
+        for a, h in zip(self._later, hs[1:], strict=False):
             a.record(prev, h, prev.shape)
             prev = h
-        for r, h in zip(self.relus, c.hs, strict=False):
+        for r, h in zip(self.relus, hs, strict=False):
             r.record(h)
+        self._recorded = c
+
+    def _holds(self, hs) -> bool:
+        """Whether the layers after the first still hold what the last ``_record`` gave them."""
+        for a, h in zip(self._later, hs, strict=False):
+            if a.x is not h:
+                return False
+        for r, h in zip(self.relus, hs, strict=False):
+            if r.out is not h:
+                return False
+        return True
