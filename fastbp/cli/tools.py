@@ -161,7 +161,8 @@ def _warmup_jobs():
         def work():
             net = make(dtype)
             x, t = images(n, shape), r.integers(0, 4, n).astype(np.uint8)
-            grads = net.gradient(x, t)
+            net.gradient(x.astype(dtype), t)  # (a float64 network takes a float32 batch unconverted:
+            grads = net.gradient(x, t)  # its kernels are compiled for both)
             net.gradient(x, np.eye(4, dtype=dtype)[t])
             net.accuracy(x, t)
             for cls in OPT_CLASSES.values():

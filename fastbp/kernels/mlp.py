@@ -10,8 +10,10 @@ when the gradient coming back is finite: 0 * inf is NaN, and the result must be 
 at batch 1: 2.0 us with the skip, 6.9 us without, 4.0 us for the scan of W; at batch 2-4 the skip
 saves that much per sample.
 
-Layers: ``Ws[l]`` (D_l, D_{l+1}), ``bs[l]``, ``hs[l]`` (N, D_{l+1}) the outputs (ReLU applied for
-l < L-1, raw scores for the last), ``ds[l]`` the gradient w.r.t. ``hs[l]``, ``dWs``, ``dbs``.
+x may be a float32 batch for float64 layers: each value is widened where it is read (the same
+numbers as a converted copy). Layers: ``Ws[l]`` (D_l, D_{l+1}), ``bs[l]``, ``hs[l]`` (N, D_{l+1})
+the outputs (ReLU applied for l < L-1, raw scores for the last), ``ds[l]`` the gradient w.r.t.
+``hs[l]``, ``dWs``, ``dbs``.
 ``fastmath`` (the named safe flags: reassociation, no NaN assumptions) lets the dot products of the
 input gradient vectorise.
 """
@@ -105,9 +107,12 @@ def mlp_backward(x, Ws, hs, ds, dWs, dbs):
             for i in range(g.shape[0]):
                 for j in range(g.shape[1]):
                     g[i, j] = rules.relu_grad(g[i, j], h[i, j])
-        prev = hs[l - 1] if l > 0 else x
-        dx = ds[l - 1] if l > 0 else g  # unused for l = 0 (one call site: one compiled signature)
-        dense_backward(prev, Ws[l], g, dWs[l], dbs[l], dx, l > 0)
+        # (need_dx as a computed bool: a literal False would compile another signature. Two call
+        # sites: x may be a float32 batch for float64 layers, which one variable could not hold.)
+        if l > 0:
+            dense_backward(hs[l - 1], Ws[l], g, dWs[l], dbs[l], ds[l - 1], l > 0)
+        else:
+            dense_backward(x, Ws[0], g, dWs[0], dbs[0], g, l > 0)  # (dx unused)
 
 
 @jit

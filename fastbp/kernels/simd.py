@@ -54,11 +54,16 @@ def _declare(builder, ret, args, name):
 
 @intrinsic
 def compress_nonzero(typingctx, xf, start, k0, idx, val, p):
-    """See the module docstring. xf, val: 1-D C arrays of one float dtype; idx: int32."""
+    """See the module docstring. xf, val: 1-D C arrays of one float dtype, or float32 into float64
+    (the values widened on the way: a float32 input to a float64 network is listed without a
+    converted copy); idx: int32."""
     if not all(_flat(a) for a in (xf, idx, val)):
         return None
     dt = xf.dtype
-    if dt not in (types.float32, types.float64) or val.dtype != dt or idx.dtype != types.int32:
+    widen = dt == types.float32 and val.dtype == types.float64
+    if dt not in (types.float32, types.float64) or not (val.dtype == dt or widen):
+        return None
+    if idx.dtype != types.int32:
         return None
     lanes = 64 // (dt.bitwidth // 8)
     suffix = f"v{lanes}f{dt.bitwidth}"
@@ -82,7 +87,11 @@ def compress_nonzero(typingctx, xf, start, k0, idx, val, p):
         compress = _declare(builder, vt, [vt, mt, vt], f"llvm.experimental.vector.compress.{suffix}")
         packed = builder.call(compress, [v, mask, ir.Constant(vt, ir.Undefined)])
         dst = builder.gep(val_data, [pp], inbounds=True)
-        builder.store(packed, builder.bitcast(dst, vt.as_pointer()), align=align)
+        if widen:
+            wide = ir.VectorType(context.get_value_type(val.dtype), lanes)
+            builder.store(builder.fpext(packed, wide), builder.bitcast(dst, wide.as_pointer()), align=8)
+        else:
+            builder.store(packed, builder.bitcast(dst, vt.as_pointer()), align=align)
 
         k32 = builder.trunc(k, ir.IntType(32))
         kv = builder.insert_element(ir.Constant(ivt, ir.Undefined), k32, ir.Constant(ir.IntType(32), 0))

@@ -115,6 +115,11 @@ class Network:
             for n in self._graph.nodes
             if graph.inputs[0] in n.inputs
         )
+        # A float32 batch goes to a float64 network's graph unconverted when every node reading it
+        # takes one (a first layer that lists its nonzeros widens them as it goes: one pass, no copy).
+        self._takes_float32 = self.dtype == np.float64 and all(
+            getattr(n.layer, "takes_float32", False) for n in self._graph.nodes if graph.inputs[0] in n.inputs
+        )
         self._grad_table = [(key, layer, "d" + attr) for key, (layer, attr) in owners.items()]
         self._loss_layer = graph.nodes[-1].layer
         self._busy = threading.Lock()
@@ -148,7 +153,7 @@ class Network:
         shape = self._sample_shape
         if (  # the common case, checked in few steps
             type(x) is np.ndarray
-            and x.dtype == self.dtype
+            and (x.dtype == self.dtype or (self._takes_float32 and x.dtype == np.float32))
             and x.shape[1:] == shape
             and x.ndim == len(shape) + 1
             and x.shape[0]

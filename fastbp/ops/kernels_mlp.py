@@ -60,7 +60,7 @@ def _fast_dense_backward(x, W, dout, need_dx):
 
 
 def _outputs(x, Ws):
-    return tuple(_filled((x.shape[0], W.shape[1]), x.dtype) for W in Ws)
+    return tuple(_filled((x.shape[0], W.shape[1]), W.dtype) for W in Ws)  # (x may be float32: see _widened)
 
 
 def _fast_mlp_forward(x, Ws, bs):
@@ -79,7 +79,7 @@ def _make_mlp_backward(rng, dtype, size):
 def _fast_mlp_backward(x, Ws, hs, dscores):
     ds = _outputs(x, Ws)
     ds[-1][...] = dscores
-    dWs, dbs = tuple(_filled(W.shape, x.dtype) for W in Ws), tuple(_filled(W.shape[1], x.dtype) for W in Ws)
+    dWs, dbs = tuple(_filled(W.shape, W.dtype) for W in Ws), tuple(_filled(W.shape[1], W.dtype) for W in Ws)
     _km.mlp_backward(x, Ws, hs, ds, dWs, dbs)
     return dWs, dbs, ds
 
@@ -91,8 +91,8 @@ def _make_mlp_step(rng, dtype, size):
 
 def _fast_mlp_step(x, t, Ws, bs):
     hs, ds = _outputs(x, Ws), _outputs(x, Ws)
-    dWs, dbs = tuple(_filled(W.shape, x.dtype) for W in Ws), tuple(_filled(W.shape[1], x.dtype) for W in Ws)
-    y = _filled(hs[-1].shape, x.dtype)
+    dWs, dbs = tuple(_filled(W.shape, W.dtype) for W in Ws), tuple(_filled(W.shape[1], W.dtype) for W in Ws)
+    y = _filled(hs[-1].shape, Ws[-1].dtype)
     with np.errstate(invalid="ignore"):
         loss, bad = _km.mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y)
     if bad != _rk.first_nonfinite(x):
@@ -100,10 +100,50 @@ def _fast_mlp_step(x, t, Ws, bs):
     return loss, hs, y, dWs, dbs, ds
 
 
+def _widened(make):
+    """``make``'s inputs in float64 with x as float32: a float32 batch into a float64 network, which
+    the loops take unconverted (each value widened where it is read)."""
+
+    def widened(rng, dtype, size):
+        x, *rest = make(rng, dtype, size)
+        return (x.astype(np.float32), *rest)
+
+    return widened
+
+
+_F64 = (np.float64,)
+
 CASES = (
     Case("dense_forward", "mlp", _fast_dense_forward, _rm.dense_forward, _make_dense, MLP_SIZES),
     Case("dense_backward", "mlp", _fast_dense_backward, _rm.dense_backward, _make_dense_backward, MLP_SIZES),
     Case("mlp_forward", "mlp", _fast_mlp_forward, _rm.mlp_forward, _make_net, MLP_SIZES),
     Case("mlp_backward", "mlp", _fast_mlp_backward, _rm.mlp_backward, _make_mlp_backward, MLP_SIZES),
     Case("mlp_step", "mlp", _fast_mlp_step, _rm.mlp_step, _make_mlp_step, MLP_SIZES),
+    Case(
+        "mlp_forward float32 x",
+        "mlp",
+        _fast_mlp_forward,
+        _rm.mlp_forward,
+        _widened(_make_net),
+        MLP_SIZES,
+        dtypes=_F64,
+    ),
+    Case(
+        "mlp_backward float32 x",
+        "mlp",
+        _fast_mlp_backward,
+        _rm.mlp_backward,
+        _widened(_make_mlp_backward),
+        MLP_SIZES,
+        dtypes=_F64,
+    ),
+    Case(
+        "mlp_step float32 x",
+        "mlp",
+        _fast_mlp_step,
+        _rm.mlp_step,
+        _widened(_make_mlp_step),
+        MLP_SIZES,
+        dtypes=_F64,
+    ),
 )

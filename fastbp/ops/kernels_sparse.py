@@ -23,10 +23,11 @@ def sparse(rng, shape, density, dtype):
     return x.astype(dtype)
 
 
-def listing(x, limit=1.0, kernel=None):
-    """(count, idx, val, ptr) of x by ``kernel`` (default ``compact_rows``), into NaN/-1-filled arrays."""
+def listing(x, limit=1.0, kernel=None, val_dtype=None):
+    """(count, idx, val, ptr) of x by ``kernel`` (default ``compact_rows``), into NaN/-1-filled arrays
+    (``val`` in ``val_dtype``, default x's)."""
     idx = np.full(x.size, -1, np.int32)
-    val = _filled(x.size, x.dtype)
+    val = _filled(x.size, val_dtype or x.dtype)
     ptr = np.full(x.shape[0] + 1, -1, np.int64)
     return (kernel or _ksp.compact_rows)(x, idx, val, ptr, limit), idx, val, ptr
 
@@ -49,6 +50,24 @@ def _fast_listing(kernel):
 def _twin_listing(x):
     cols, vals, ptr = _rsp.compact_rows(x)
     return len(cols), cols, vals, ptr
+
+
+# A float32 input listed into float64 values (a float32 batch into a float64 network's first layer):
+# the values widened exactly, as a converted copy of x would hold them.
+def _make_listing_f32(rng, dtype, size):
+    return _make_listing(rng, np.float32, size)
+
+
+def _fast_widening(kernel):
+    def fast(x):
+        n, idx, val, ptr = listing(x, kernel=kernel, val_dtype=np.float64)
+        return n, idx[: max(n, 0)], val[: max(n, 0)], ptr
+
+    return fast
+
+
+def _twin_widening(x):
+    return _twin_listing(x.astype(np.float64))
 
 
 def _make_product(rng, dtype, size):
@@ -115,6 +134,23 @@ CASES = (
         LISTING_SIZES,
         _EXACT,
         skip=_NO_VECTOR,
+    ),
+    *(
+        Case(
+            f"{name} float32->float64",
+            _S,
+            _fast_widening(kernel),
+            _twin_widening,
+            _make_listing_f32,
+            LISTING_SIZES,
+            _EXACT,
+            dtypes=(np.float64,),
+            skip=_NO_VECTOR if name == "compact_rows_vector" else "",
+        )
+        for name, kernel in (
+            ("compact_rows_scalar", _ksp.compact_rows_scalar),
+            ("compact_rows_vector", _ksp.compact_rows_vector),
+        )
     ),
     # sums of up to 784 products in another order: 10 x TOL
     Case(
