@@ -103,7 +103,14 @@ def labels(t, n: int, n_classes: int, where: str, dtype) -> tuple[np.ndarray, bo
     contiguous (n, n_classes) array of ``dtype``. Shapes (n,) and (n, 1) are indices; (n, n_classes)
     are target rows (one-hot or any distribution), as the book tells them apart by ``t.size``.
     """
-    if type(t) is np.ndarray and t.ndim == 1 and t.shape[0] == n and t.dtype.kind in "iu" and n_classes > 1:
+    if (
+        type(t) is np.ndarray
+        and t.ndim == 1
+        and t.shape[0] == n
+        and t.dtype.kind in "iu"
+        and t.dtype.isnative
+        and n_classes > 1
+    ):
         # the common case (a batch of class indices), in few steps: 0.5 us of a batch-1 step's 20
         if not t.flags.c_contiguous:
             t = np.ascontiguousarray(t)
@@ -133,7 +140,7 @@ def labels(t, n: int, n_classes: int, where: str, dtype) -> tuple[np.ndarray, bo
             f"{where}: class indices t must be integers, got dtype {t.dtype} "
             f"(target rows would have shape ({n}, {n_classes}))"
         )
-    t = np.ascontiguousarray(t.reshape(n))
+    t = np.ascontiguousarray(t.reshape(n), dtype=t.dtype.newbyteorder("="))  # (the kernel: native order)
     i = first_bad_label(t, n_classes)
     if i >= 0:
         raise ValueError(f"{where}: t[{i}] = {t[i]} is not a class index in [0, {n_classes})")

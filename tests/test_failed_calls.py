@@ -75,7 +75,21 @@ def _same(a, b, where):
         assert x is y or x == y or (x != x and y != y), f"{where}: {x!r} -> {y!r}"
 
 
-SCRATCH = {"_bufs", "_x_bufs", "_busy", "_plan"}  # scratch buffers, a lock, a cache: not state
+# Scratch buffers, a lock, caches: not state. A fused node's record of its last pass (the list of
+# nonzeros, the small-batch loops' arrays) is dropped when a call is refused partway, since its
+# buffers may be written before the check that refuses; the next pass makes it anew, and the book's
+# attributes of the layers it stands for are checked as state.
+SCRATCH = {"_bufs", "_x_bufs", "_busy", "_plan", "_csr", "_loops", "_stepped"}
+
+
+def _attrs(o) -> dict:
+    """An object's attributes: its ``__dict__`` and its ``__slots__`` (graph nodes have slots)."""
+    out = dict(getattr(o, "__dict__", {}))
+    for cls in type(o).__mro__:
+        for k in getattr(cls, "__slots__", ()):
+            if k not in ("__dict__", "__weakref__") and hasattr(o, k):
+                out[k] = getattr(o, k)
+    return out
 
 
 def _objects(*roots):
@@ -84,13 +98,13 @@ def _objects(*roots):
     seen, out, todo = set(), [], list(roots)
     while todo:
         o = todo.pop()
-        if id(o) in seen or not hasattr(o, "__dict__") or isinstance(o, type):
+        if id(o) in seen or isinstance(o, type) or not (hasattr(o, "__dict__") or hasattr(o, "__slots__")):
             continue
         if not type(o).__module__.startswith("fastbp"):
             continue
         seen.add(id(o))
         out.append(o)
-        for k, v in vars(o).items():
+        for k, v in _attrs(o).items():
             if k in SCRATCH:
                 continue
             vs = v.values() if isinstance(v, dict) else v if isinstance(v, (tuple, list)) else (v,)
@@ -102,7 +116,7 @@ def _objects(*roots):
 def snapshot(*roots):
     snap = {("root", i): (id(r), _value(r)) for i, r in enumerate(roots) if isinstance(r, dict)}
     for o in _objects(*roots):
-        for k, v in vars(o).items():
+        for k, v in _attrs(o).items():
             if k not in SCRATCH:
                 snap[(type(o).__name__, id(o), k)] = (id(v), _value(v))
     state = np.random.get_state()

@@ -124,3 +124,52 @@ def test_other_layouts_and_networks_that_cannot_take_float32_still_convert():
         [L.Affine(np.random.randn(784, 8), np.zeros(8)), L.Tanh(), L.Affine(np.random.randn(8, 10), 0)]
     )
     assert_array_equal(tanh.gradient(x, t)["W1"], tanh64.gradient(x.astype(np.float64), t)["W1"])
+
+
+@pytest.mark.parametrize("n", [1, 3, 16])
+def test_a_float64_network_whose_weights_the_user_made_float32_still_gives_the_converted_results(n):
+    """The network's dtype says float64, but every W and b is now float32: a float32 batch must give
+    what its float64 copy gives (through BLAS, in the layers' mixed precision), not run the float32
+    loops. Whether the first layer takes float32 is asked at each call."""
+
+    def rebound():
+        np.random.seed(0)
+        net = TwoLayerNet(784, 50, 10)
+        for i in (1, 2):
+            for p in "Wb":
+                arr = net.params[f"{p}{i}"].astype(np.float32)
+                net.params[f"{p}{i}"] = arr
+                setattr(net.layers[f"Affine{i}"], p, arr)
+        return net
+
+    rng = np.random.default_rng(n)
+    x = sparse(rng, (n, 784), 0.19)
+    t = rng.integers(0, 10, n)
+    a, b = rebound(), rebound()
+    ga, gb = a.gradient(x, t), b.gradient(x.astype(np.float64), t)
+    for k in gb:
+        assert_array_equal(ga[k], gb[k])
+
+
+@pytest.mark.parametrize("n", [1, 3, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_image_batch_into_a_sequential_mlp_is_flattened_per_sample_on_every_path(n, dtype):
+    from fastbp import layers as L
+
+    def net(input_shape=None):
+        np.random.seed(0)
+        W1, W2 = np.random.randn(784, 50) * 0.1, np.random.randn(50, 10) * 0.1
+        return Sequential([L.Affine(W1, np.zeros(50)), L.Relu(), L.Affine(W2, 0)], input_shape=input_shape)
+
+    rng = np.random.default_rng(n)
+    x = sparse(rng, (n, 1, 28, 28), 0.19).astype(dtype)
+    t = rng.integers(0, 10, n)
+    a, b = net((1, 28, 28)), net()
+    ga, gb = a.gradient(x, t), b.gradient(x.reshape(n, 784), t)
+    for k in gb:
+        assert_array_equal(ga[k], gb[k])
+    assert a.layers["Affine1"].original_x_shape == x.shape
+    assert_array_equal(a.predict(x), b.predict(x.reshape(n, 784)))
+    x[n - 1, 0, 27, 5] = np.nan
+    with pytest.raises(ValueError, match=rf"x contains NaN or inf \(first at index \({n - 1}, 0, 27, 5\)\)"):
+        a.gradient(x, t)

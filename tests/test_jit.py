@@ -21,7 +21,8 @@ for dtype in (np.float64, np.float32):
     for n in (3, 40):  # the compiled small-batch path and the layered BLAS path
         x, t = np.random.rand(n, 20).astype(np.float32), (np.arange(n) % 3).astype(np.uint8)
         for _ in range(2):
-            net.gradient(x, t)
+            net.gradient(x, t)  # (float32 x: the book's MNIST arrays)
+            net.gradient(x.astype(dtype), t)
 kernels = {m.__name__ + "." + k: getattr(m, k) for m in (activations, affine, checks, mlp, softmax_ce)
            for k in dir(m) if isinstance(getattr(m, k), numba.core.registry.CPUDispatcher)}
 stats = {name: [len(d.signatures), sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values())]
@@ -43,10 +44,10 @@ def test_kernels_are_cached_on_disk_and_compile_once_per_dtype(tmp_path):
     cold = run_step(tmp_path)
     used = {name: v for name, v in cold.items() if v[0] > 0}
     assert "fastbp.kernels.affine.bias_forward" in used and "fastbp.kernels.affine.relu_bias_backward" in used
-    # The float32 batch into the float64 network is read unconverted by the first layer's loops:
-    # one more signature for the two kernels that read it (dense_forward and dense_backward; the
-    # step's own checks of x take it as it is).
-    reads_x = {"fastbp.kernels.mlp.dense_forward", "fastbp.kernels.mlp.dense_backward"}
+    # The float32 batch into the float64 network is read unconverted by the small-batch loops: one
+    # more signature for each of them (the checks of x are compiled for float32 anyway).
+    reads_x = {f"fastbp.kernels.mlp.{k}" for k in ("dense_forward", "dense_backward", "mlp_forward")}
+    reads_x |= {"fastbp.kernels.mlp.mlp_backward", "fastbp.kernels.mlp.mlp_step"}
     for name, (n_sigs, _, _) in used.items():
         limit = 3 if name in reads_x else 2
         assert n_sigs <= limit, f"{name} compiled {n_sigs} times for two dtypes"

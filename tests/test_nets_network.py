@@ -271,3 +271,17 @@ def test_two_threads_converting_their_input_on_one_network_never_mix_passes():
     for th in threads:
         th.join()
     assert done and not wrong
+
+
+@pytest.mark.parametrize("n", [1, 16])
+def test_labels_in_another_byte_order_are_read_as_their_values(n):
+    np.random.seed(0)
+    net = TwoLayerNet(20, 8, 3)
+    x = np.random.rand(n, 20)
+    t = np.arange(n) % 3
+    want = {k: v.copy() for k, v in net.gradient(x, t).items()}
+    got = net.gradient(x, t.astype(">i8"))
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    with pytest.raises(ValueError, match=r"t\[0\] = 3 is not a class index"):
+        net.gradient(x, (t + 3).astype(">i4"))

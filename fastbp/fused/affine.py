@@ -71,12 +71,17 @@ class SparseInputAffine(Fused):
     """
 
     checks_finite_input = True
-    takes_float32 = True  # a float32 batch for a float64 W: listed unconverted (see _widens)
 
     def __init__(self, affine: Affine, relu: Relu | None = None):
         self.affine, self.relu = affine, relu
         self.layers = (affine,) if relu is None else (affine, relu)
         self._csr: Listing | None = None  # the last batch's nonzeros, when it took the list
+
+    @property
+    def takes_float32(self) -> bool:
+        """Whether a float32 batch may come unconverted: W is float64 (read at each call: the user
+        may rebind it), and the list widens each value as a converted copy would (see _widens)."""
+        return self.affine.W.dtype == np.float64
 
     def forget(self) -> None:
         """Drop the list of nonzeros (another path ran the last batch: the list is an older one's)."""

@@ -63,11 +63,15 @@ class SmallBatchMLP(Fused):
         self._bwds = tuple(node._backward for node in reversed(self.body[1:]))
         self._bwd_first = self.body[0]._backward
         self.checks_finite_input = getattr(self.body[0], "checks_finite_input", False)
-        self.takes_float32 = getattr(self.body[0], "takes_float32", False)
         self.forget = getattr(self.body[0], "forget", None)
         self._loops = None  # the _Loops of the last compiled pass, or None if it went through BLAS
         self._stepped = False  # the last forward already ran the backward (for dout = 1)
         self._recorded = None  # the _Loops the layers' attributes were last recorded from
+
+    @property
+    def takes_float32(self) -> bool:
+        """Whether a float32 batch may come unconverted (the first layer's W is float64 now)."""
+        return getattr(self.body[0], "takes_float32", False)
 
     def forward(self, x, t=None, **kwargs):
         scores = Fused.forward(self, x)  # (the checked path: the body's layers one by one)
@@ -89,7 +93,7 @@ class SmallBatchMLP(Fused):
                 return c
         Ws = tuple(a.W for a in affines)
         bs = tuple(a.b for a in affines)
-        if not all(  # (read-only or strided arrays are other Numba types: the graph's path copes)
+        if not all(  # (read-only or strided arrays are other Numba types: the BLAS path copes)
             W.dtype == dt and b.dtype == dt and W.flags.c_contiguous and b.flags.c_contiguous
             and W.flags.writeable and b.flags.writeable
             for W, b in zip(Ws, bs, strict=False)
@@ -112,28 +116,30 @@ class SmallBatchMLP(Fused):
         # is widened where it is read, as a converted copy would hold it (the copy cost 3 us at batch 1).
         dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
         c = self._arrays(n, dt) if small else None
-        if c is None:  # through BLAS: the body's nodes as a graph, then the loss
+        if c is None:  # through BLAS: the body's nodes one after the other, then the loss
             self._loops, self._stepped = None, False
             scores = x
             for f in self._fwds:
                 scores = f(scores)
             return (None if t is None else self.loss._forward(scores, t)), scores
+        shape = x.shape  # (an image batch (N, C, H, W) is flattened per sample, as Affine does)
+        x = x if x.ndim == 2 else x.reshape(n, -1)  # (C-contiguous: the network made it so)
         if step:  # (mlp_step checks x before it writes anything; _arrays made scratch buffers only)
             loss, bad = _mlp.mlp_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
             if bad >= 0:
-                raise _chk.nonfinite_input(x, at=bad)
+                raise _chk.nonfinite_input(x.reshape(shape), at=bad)
             self._loops, self._stepped = c, True
         else:
             self._loops, self._stepped = c, False
             _mlp.mlp_forward(x, c.Ws, c.bs, c.hs)
             if t is None:
-                self._record(x, c)
+                self._record(x, shape, c)
                 return None, c.hs[-1]
             if t.ndim == 1:
                 loss = _sce.softmax_ce_forward(c.hs[-1], t, c.y)
             else:  # one-hot (or any target) rows
                 loss = _sce.softmax_ce_forward_dist(c.hs[-1], t, c.y)
-        self._record(x, c)
+        self._record(x, shape, c)
         loss = c.y.dtype.type(loss)  # (the network's dtype: x may be a float32 batch)
         self.loss.record(c.y, t, loss)
         return loss, c.hs[-1]
@@ -157,16 +163,18 @@ class SmallBatchMLP(Fused):
                 a.record_grads(dW, db)
         return None  # the compiled path gives the input no gradient (fused only where none is needed)
 
-    def _record(self, x, c: _Loops):
-        """Leave the layers' attributes as if they had run one by one (the book's scripts read them).
+    def _record(self, x, shape, c: _Loops):
+        """Leave the layers' attributes as if they had run one by one (the book's scripts read them):
+        x is the (N, D) input, ``shape`` its shape as given.
 
-        Only the first layer's input is new each step: the others read and write this node's buffers,
-        so while every layer still holds them (nothing else ran a layer since), their calls are
-        skipped (a method call per layer is ~2 us of a 50 us step for a 6-layer net)."""
+        Only the first layer's input is new each step: the others read and write this node's buffers.
+        While each later layer still holds its input buffer and each ReLU its output (compared by
+        identity: what its own forward would also leave, if the user ran one on the same buffer),
+        their calls are skipped (a method call per layer is ~2 us of a 50 us step for 6 layers)."""
         if self.forget is not None:
             self.forget()  # the first layer's list of nonzeros is an older batch's now
         hs = c.hs
-        self.affines[0].record(x, hs[0], x.shape)
+        self.affines[0].record(x, hs[0], shape)
         if self._recorded is c and self._holds(hs):
             return
         prev = hs[0]

@@ -117,9 +117,10 @@ class Network:
         )
         # A float32 batch goes to a float64 network's graph unconverted when every node reading it
         # takes one (a first layer that lists its nonzeros widens them as it goes: one pass, no copy).
-        self._takes_float32 = self.dtype == np.float64 and all(
-            getattr(n.layer, "takes_float32", False) for n in self._graph.nodes if graph.inputs[0] in n.inputs
-        )
+        # Asked at each call (``_f32_ok``): the user may have rebound the first W to float32.
+        readers = [n.layer for n in self._graph.nodes if graph.inputs[0] in n.inputs]
+        self._f32_readers = tuple(readers) if all(hasattr(r, "takes_float32") for r in readers) else ()
+        self._takes_float32 = self.dtype == np.float64 and bool(self._f32_readers)
         self._grad_table = [(key, layer, "d" + attr) for key, (layer, attr) in owners.items()]
         self._loss_layer = graph.nodes[-1].layer
         self._busy = threading.Lock()
@@ -153,7 +154,7 @@ class Network:
         shape = self._sample_shape
         if (  # the common case, checked in few steps
             type(x) is np.ndarray
-            and (x.dtype == self.dtype or (self._takes_float32 and x.dtype == np.float32))
+            and (x.dtype == self.dtype or (x.dtype == np.float32 and self._f32_ok()))
             and x.shape[1:] == shape
             and x.ndim == len(shape) + 1
             and x.shape[0]
@@ -190,6 +191,9 @@ class Network:
         buf = _chk.finite_copy(x.reshape(target), bufs[0], "x", where)
         bufs.reverse()
         return buf
+
+    def _f32_ok(self) -> bool:
+        return self._takes_float32 and all(r.takes_float32 for r in self._f32_readers)
 
     def _t(self, t, n: int, where: str) -> np.ndarray:
         return _chk.labels(t, n, self.output_size, where, self.dtype)[0]
