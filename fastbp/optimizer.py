@@ -191,7 +191,8 @@ class _Plan:
                 tuple(g.reshape(-1) for g in self.gs),
                 *(tuple(a.reshape(-1) for a in st) for st in self.states),
             )
-            self.call = functools.partial(type(opt).kernel_all, *self.flat, *opt._plan_extras(self.ps))
+            self.extras = opt._plan_extras(self.ps)  # (SGD: row widths, and row modes it updates)
+            self.call = functools.partial(type(opt).kernel_all, *self.flat, *self.extras)
         else:
             self.kernel = type(opt).kernel
             self.call = self._call_each
@@ -200,11 +201,15 @@ class _Plan:
         for i, (p, g) in enumerate(zip(self.ps, self.gs, strict=True)):
             self.kernel(p, g, *(st[i] for st in self.states), *hyper)
 
+    def matches_params(self, params) -> bool:
+        """``params`` has the same keys in the same order, bound to the very same (writeable) arrays."""
+        if tuple(params) != self.keys or not all(map(operator.is_, params.values(), self.ps)):
+            return False
+        return all(p.flags.writeable for p in self.ps)  # (made read-only since: the checks say so)
+
     def matches(self, opt, params, grads) -> bool:
         keys, is_ = self.keys, operator.is_
-        if tuple(params) != keys or not all(map(is_, params.values(), self.ps)):
-            return False
-        if not all(p.flags.writeable for p in self.ps):  # made read-only since: the checks say so
+        if not self.matches_params(params):
             return False
         if not all(map(is_, map(grads.get, keys), self.gs)):
             return False

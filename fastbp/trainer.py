@@ -141,6 +141,10 @@ class Trainer:
                 f"{where}: evaluate_sample_num_per_epoch must be None or a positive integer, got {k!r}"
             )
         self.rank, self.size, self.parallel = 0, 1, None
+        # fastbp's networks take the step in one call (train_step); a network of the user's is only
+        # duck-typed (its module is loaded if it is one of fastbp's)
+        net_cls = getattr(sys.modules.get("fastbp.nets.network"), "Network", None)
+        self._one_call = net_cls is not None and isinstance(network, net_cls)
         if comm is not None:
             from . import distributed
 
@@ -229,10 +233,13 @@ class Trainer:
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
 
-        grads = self.network.gradient(x_batch, t_batch)
-        if dp is not None:
-            grads = dp.average(grads)
-        self.optimizer.update(self.network.params, grads)
+        if self._one_call and dp is None:  # a fastbp network: one call (SGD may fold into it)
+            self.network.train_step(x_batch, t_batch, self.optimizer)
+        else:
+            grads = self.network.gradient(x_batch, t_batch)
+            if dp is not None:
+                grads = dp.average(grads)
+            self.optimizer.update(self.network.params, grads)
 
         loss = self.network.loss(x_batch, t_batch)
         if dp is not None:

@@ -169,6 +169,9 @@ def _warmup_jobs():
                 opt = cls()
                 opt.update(net.params, grads)
                 opt.update(net.params, grads)  # the same arrays again: the one-call update
+            sgd = OPT_CLASSES["sgd"]()
+            for xb in (x.astype(dtype), x, x.astype(dtype)):  # (set up, then SGD folded: both dtypes)
+                net.train_step(xb, t, sgd)
 
         return work
 

@@ -38,6 +38,7 @@ class _Loops(NamedTuple):
     dWs: tuple
     dbs: tuple
     y: np.ndarray
+    row: np.ndarray  # scratch as wide as the widest layer (the SGD-folded step's row of dW)
 
 
 class SmallBatchMLP(Fused):
@@ -104,7 +105,8 @@ class SmallBatchMLP(Fused):
         dWs = tuple(self._buffer(f"dW{i}", W.shape, dt) for i, W in enumerate(Ws))
         dbs = tuple(self._buffer(f"db{i}", b.shape, dt) for i, b in enumerate(bs))
         y = self._buffer("y", (n, Ws[-1].shape[1]), dt)
-        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y)
+        row = self._buffer("row", (max(W.shape[1] for W in Ws),), dt)
+        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row)
 
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
@@ -143,6 +145,44 @@ class SmallBatchMLP(Fused):
         loss = c.y.dtype.type(loss)  # (the network's dtype: x may be a float32 batch)
         self.loss.record(c.y, t, loss)
         return loss, c.hs[-1]
+
+    def folds_sgd(self, x, t) -> bool:
+        """Whether ``sgd_step`` may take this batch (a look before the network's checks: the batch
+        size and the label form; ``sgd_step`` itself still declines weights of another layout)."""
+        return (
+            x.shape[0] <= config.SMALL_BATCH and not config.BOOK_LOSS
+            and isinstance(t, np.ndarray) and t.ndim == 1
+        )  # fmt: skip
+
+    @property
+    def parameters(self) -> tuple:
+        """``(W1, b1, W2, b2, ...)``: the arrays ``sgd_step`` updates, in the order of its ``modes``."""
+        return tuple(p for a in self.affines for p in (a.W, a.b))
+
+    def sgd_step(self, x, t, lr, grads, modes):
+        """A training step with SGD(lr) folded into the backward pass (kernels/mlp.mlp_sgd_step) on a
+        checked batch of up to ``config.SMALL_BATCH`` samples: returns the loss, or None (nothing ran)
+        when the weights cannot take the compiled loops, or when the SGD was set up for other gradient
+        arrays than this path's (``grads``: its plan's; the two calls would set it up anew). The layers
+        keep the pass's attributes as ``forward`` leaves them; their ``dW``, ``db`` are not written.
+        ``modes``: the SGD's row modes of ``parameters`` (int64, updated)."""
+        n = x.shape[0]
+        c = self._arrays(n, self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype)
+        if c is None or len(grads) != 2 * len(c.dWs):
+            return None
+        for i, (dW, db) in enumerate(zip(c.dWs, c.dbs, strict=True)):
+            if grads[2 * i] is not dW or grads[2 * i + 1] is not db:
+                return None
+        shape = x.shape
+        x = x if x.ndim == 2 else x.reshape(n, -1)
+        loss, bad = _mlp.mlp_sgd_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.y, c.row, lr, modes)
+        if bad >= 0:
+            raise _chk.nonfinite_input(x.reshape(shape), at=bad)
+        self._loops, self._stepped = c, False  # (a backward now would start again from the softmax)
+        self._record(x, shape, c)
+        loss = c.y.dtype.type(loss)
+        self.loss.record(c.y, t, loss)
+        return loss
 
     def _backward(self, dout=1.0, needs_dx=False):
         c = self._loops

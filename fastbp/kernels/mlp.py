@@ -18,7 +18,10 @@ the outputs (ReLU applied for l < L-1, raw scores for the last), ``ds[l]`` the g
 input gradient vectorise.
 """
 
+import numpy as np
+
 from .._jit import jit
+from ..config import ROWS_MIN_SKIPPED, ROWS_PROBE
 from . import rules
 from .checks import all_finite, first_nonfinite
 from .softmax_ce import softmax_ce_backward, softmax_ce_forward
@@ -55,33 +58,53 @@ def dense_forward(x, W, b, out, relu, skip_zeros):
 
 
 @jit(fastmath=True)
-def dense_backward(x, W, dout, dW, db, dx, need_dx):
-    """dW = x^T dout, db = sum_i dout[i], and (if ``need_dx``) dx = dout W^T."""
-    n, d = x.shape
-    m = W.shape[1]
-    zero = dW.dtype.type(0)
-    finite_rows = all_finite(dout.ravel())  # (0 * inf is NaN: skip zero inputs only when dout has none)
-    for j in range(m):
+def _bias_grad(dout, db):
+    """db = sum_i dout[i]."""
+    for j in range(db.shape[0]):
         db[j] = dout[0, j]
-    for k in range(d):  # the first sample writes every row: no separate zeroing pass
-        v = x[0, k]
-        for j in range(m):
-            dW[k, j] = v * dout[0, j]
-    for i in range(1, n):
-        for j in range(m):
+    for i in range(1, dout.shape[0]):
+        for j in range(db.shape[0]):
             db[j] += dout[i, j]
-        for k in range(d):
-            v = x[i, k]
-            if v != zero or not finite_rows:
-                for j in range(m):
-                    dW[k, j] += v * dout[i, j]
+
+
+@jit(fastmath=True)
+def _weight_grad_row(x, dout, k, skip_zeros, row):
+    """row = (x^T dout)[k], leaving out the samples whose x[i, k] is exactly 0 if ``skip_zeros``
+    (only when dout is all finite: 0 * inf is NaN). dense_backward and mlp_sgd_step both make their
+    rows here: the same operations in the same order, so the same numbers."""
+    zero = row.dtype.type(0)
+    v = x[0, k]
+    for j in range(row.shape[0]):
+        row[j] = v * dout[0, j]
+    for i in range(1, x.shape[0]):
+        v = x[i, k]
+        if v != zero or not skip_zeros:
+            for j in range(row.shape[0]):
+                row[j] += v * dout[i, j]
+
+
+@jit(fastmath=True)
+def _input_grad(dout, W, dx):
+    """dx = dout W^T."""
+    zero = dx.dtype.type(0)
+    for i in range(dout.shape[0]):
+        for k in range(W.shape[0]):
+            s = zero
+            for j in range(W.shape[1]):
+                s += dout[i, j] * W[k, j]
+            dx[i, k] = s
+
+
+@jit(fastmath=True)
+def dense_backward(x, W, dout, dW, db, dx, need_dx):
+    """dW = x^T dout, db = sum_i dout[i], and (if ``need_dx``) dx = dout W^T. dW row by row: each
+    row is summed over the (few) samples in registers and written once."""
+    finite_rows = all_finite(dout.ravel())  # (0 * inf is NaN: skip zero inputs only when dout has none)
+    _bias_grad(dout, db)
+    for k in range(x.shape[1]):
+        _weight_grad_row(x, dout, k, finite_rows, dW[k])
     if need_dx:
-        for i in range(n):
-            for k in range(d):
-                s = zero
-                for j in range(m):
-                    s += dout[i, j] * W[k, j]
-                dx[i, k] = s
+        _input_grad(dout, W, dx)
 
 
 @jit(fastmath=True)
@@ -96,17 +119,22 @@ def mlp_forward(x, Ws, bs, hs):
 
 
 @jit(fastmath=True)
+def _relu_mask(g, h):
+    """g masked in place by the ReLU whose output was h."""
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            g[i, j] = rules.relu_grad(g[i, j], h[i, j])
+
+
+@jit(fastmath=True)
 def mlp_backward(x, Ws, hs, ds, dWs, dbs):
     """From ds[-1] (the gradient of the scores) back to every dW, db; ds[l] for hidden l is masked
     by ReLU in place. The input gets no gradient."""
     n_layers = len(Ws)
     for l in range(n_layers - 1, -1, -1):
         g = ds[l]
-        if l < n_layers - 1:  # through this layer's ReLU
-            h = hs[l]
-            for i in range(g.shape[0]):
-                for j in range(g.shape[1]):
-                    g[i, j] = rules.relu_grad(g[i, j], h[i, j])
+        if l < n_layers - 1:
+            _relu_mask(g, hs[l])
         # (need_dx as a computed bool: a literal False would compile another signature. Two call
         # sites: x may be a float32 batch for float64 layers, which one variable could not hold.)
         if l > 0:
@@ -127,4 +155,95 @@ def mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y):
     loss = softmax_ce_forward(hs[-1], t, y)
     softmax_ce_backward(1.0, y, t, ds[-1])
     mlp_backward(x, Ws, hs, ds, dWs, dbs)
+    return loss, -1
+
+
+# -- a training step with SGD folded in -----------------------------------------------------------
+# ``opt.update(params, net.gradient(x, t))`` at batch 1 writes every dW (all of W's size), then SGD
+# reads it back beside W: most of a batch-1 step. mlp_sgd_step makes each row of dW in a scratch row
+# and subtracts it from W's row at once. The numbers are the two calls': the row is made by the
+# same function as dense_backward's, and the update is SGD's (kernels/optim.py), rounding for
+# rounding -- ``_sgd_row`` is compiled without fastmath, so ``p - a * g`` is not contracted -- with
+# SGD's choice of rows to leave (sgd_update_all: ``modes`` is that optimizer's own array, updated).
+
+
+@jit
+def _sgd_row(p, g, a):
+    """p -= a g, as kernels/optim.sgd_update rounds it (no fastmath: no fused multiply-add)."""
+    for j in range(p.shape[0]):
+        p[j] -= a * g[j]
+
+
+@jit(fastmath=True)
+def _sgd_weights(x, g, W, row, lr, modes, i):
+    """W -= lr (x^T g), row by row, as sgd_update_all would update W (parameter i) from dense_backward's
+    dW: by rows (rows of dW that are all +-0 left alone) or plain, by ``modes[i]``, which it updates."""
+    m = modes[i]
+    a = W.dtype.type(lr)
+    zero = W.dtype.type(0)
+    by_rows = W.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and abs(a) < np.inf
+    finite = all_finite(g.ravel())
+    r = row[: W.shape[1]]
+    skipped = 0
+    for k in range(W.shape[0]):
+        if by_rows and finite:  # a feature that is 0 in every sample: its row is all +-0
+            used = False
+            for s in range(x.shape[0]):
+                used |= x[s, k] != zero
+            if not used:
+                skipped += 1
+                continue
+        _weight_grad_row(x, g, k, finite, r)
+        if by_rows:
+            nonzero = 0
+            for j in range(r.shape[0]):
+                nonzero += r[j] != zero
+            if nonzero == 0:
+                skipped += 1
+                continue
+        _sgd_row(W[k], r, a)
+    modes[i] = (-1 if skipped >= ROWS_MIN_SKIPPED * W.shape[0] else 0) if by_rows else m + 1
+
+
+@jit(fastmath=True)
+def _sgd_bias(g, b, row, lr, modes, i):
+    """b -= lr sum_i g[i], as sgd_update_all would update b (parameter i, one row) from db."""
+    m = modes[i]
+    a = b.dtype.type(lr)
+    zero = b.dtype.type(0)
+    by_rows = b.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and abs(a) < np.inf
+    r = row[: b.shape[0]]
+    _bias_grad(g, r)
+    nonzero = 0
+    for j in range(r.shape[0]):
+        nonzero += r[j] != zero
+    if by_rows and nonzero == 0:
+        modes[i] = -1 if 1 >= ROWS_MIN_SKIPPED else 0
+        return
+    _sgd_row(b, r, a)
+    modes[i] = (-1 if 0 >= ROWS_MIN_SKIPPED else 0) if by_rows else m + 1
+
+
+@jit(fastmath=True)
+def mlp_sgd_step(x, t, Ws, bs, hs, ds, y, row, lr, modes):
+    """mlp_step, then SGD(lr) on every W and b -- without writing dW or db: the layers' parameters
+    are ``(W1, b1, W2, b2, ...)``, parameter i's row-skipping mode is ``modes[i]`` (updated). ``row``:
+    scratch as wide as the widest layer. Returns ``(loss, bad)`` as mlp_step does (nothing is written
+    when x holds NaN/inf). Each layer's input gradient is made from W before W is updated."""
+    if not all_finite(x.ravel()):
+        return 0.0, first_nonfinite(x.ravel())
+    mlp_forward(x, Ws, bs, hs)
+    loss = softmax_ce_forward(hs[-1], t, y)
+    softmax_ce_backward(1.0, y, t, ds[-1])
+    n_layers = len(Ws)
+    for l in range(n_layers - 1, -1, -1):
+        g = ds[l]
+        if l < n_layers - 1:
+            _relu_mask(g, hs[l])
+        _sgd_bias(g, bs[l], row, lr, modes, 2 * l + 1)
+        if l > 0:  # (two call sites: x may be a float32 batch for float64 layers)
+            _input_grad(g, Ws[l], ds[l - 1])
+            _sgd_weights(hs[l - 1], g, Ws[l], row, lr, modes, 2 * l)
+        else:
+            _sgd_weights(x, g, Ws[0], row, lr, modes, 0)
     return loss, -1

@@ -35,8 +35,16 @@ from ..gradient import numerical_gradient as _numerical_gradient
 from ..graph import Graph
 from ..reference import layers as _ref_layers
 from . import _describe
+from ._step import TrainStep
 
 __all__ = ["Network"]
+
+
+def _busy_error(where: str) -> RuntimeError:
+    return RuntimeError(
+        f"{where}: this network is in use by another thread (a network holds the state of one pass: give "
+        "each thread its own network)"
+    )
 
 
 class _Entry:
@@ -49,10 +57,7 @@ class _Entry:
 
     def __enter__(self):
         if not self.lock.acquire(blocking=False):
-            raise RuntimeError(
-                f"{self.where}: this network is in use by another thread (a network holds the state of one "
-                "pass: give each thread its own network)"
-            )
+            raise _busy_error(self.where)
 
     def __exit__(self, kind, err, tb):
         self.lock.release()
@@ -61,7 +66,7 @@ class _Entry:
         return False
 
 
-class Network:
+class Network(TrainStep):
     """The book's network surface (``params``, ``predict``, ``loss``, ``accuracy``, ``gradient``,
     ``numerical_gradient``, ``save_params``/``load_params``) over ``graph``.
 
@@ -255,24 +260,24 @@ class Network:
         """Backpropagated gradients of ``loss(x, t)`` (training mode), one per key of ``params``."""
         busy = self._busy  # (the entry written out: this is the hot path of every training step)
         if not busy.acquire(blocking=False):
-            raise RuntimeError(
-                "gradient: this network is in use by another thread (a network holds the state of one "
-                "pass: give each thread its own network)"
-            )
+            raise _busy_error("gradient")
         try:
             x = self._x(x, "gradient")
-            t = self._t(t, x.shape[0], "gradient")
-            graph = self._graph
-            graph.forward(x, t, train_flg=True, grad=True)
-            graph.backward(1.0)
-            grads = {key: getattr(layer, attr) for key, layer, attr in self._grad_table}
-            if graph.skipped:  # a node no gradient reached (a user layer's backward returned None)
-                self._zero_unreached(grads, graph.skipped)
-            return self._decay(grads)
+            return self._gradient(x, self._t(t, x.shape[0], "gradient"))[1]
         except _chk.NonFiniteInput as e:
             raise ValueError(f"gradient: {e}") from None
         finally:
             busy.release()
+
+    def _gradient(self, x, t):
+        """(loss, grads) of checked inputs: one forward and one backward pass."""
+        graph = self._graph
+        loss = graph.forward(x, t, train_flg=True, grad=True)
+        graph.backward(1.0)
+        grads = {key: getattr(layer, attr) for key, layer, attr in self._grad_table}
+        if graph.skipped:  # a node no gradient reached (a user layer's backward returned None)
+            self._zero_unreached(grads, graph.skipped)
+        return loss, self._decay(grads)
 
     def _zero_unreached(self, grads, skipped):
         """Zeros for the parameters of layers the backward pass did not reach: no gradient flows

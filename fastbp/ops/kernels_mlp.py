@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import ROWS_PROBE
 from ..kernels import mlp as _km
 from ..reference import checks as _rk
 from ..reference import mlp as _rm
@@ -100,6 +101,24 @@ def _fast_mlp_step(x, t, Ws, bs):
     return loss, hs, y, dWs, dbs, ds
 
 
+def _make_mlp_sgd_step(rng, dtype, size):
+    x, t, Ws, bs = _make_mlp_step(rng, dtype, size)
+    # every mode: by rows now (-1, and ROWS_PROBE: a probe step), plain (0, 3)
+    modes = rng.choice(np.array([-1, 0, 3, ROWS_PROBE], np.int64), 2 * len(Ws))
+    return x, t, Ws, bs, 0.1, modes
+
+
+def _fast_mlp_sgd_step(x, t, Ws, bs, lr, modes):
+    hs, ds = _outputs(x, Ws), _outputs(x, Ws)
+    y = _filled(hs[-1].shape, Ws[-1].dtype)
+    row = _filled(max(W.shape[1] for W in Ws), Ws[-1].dtype)
+    with np.errstate(invalid="ignore"):
+        loss, bad = _km.mlp_sgd_step(x, t, Ws, bs, hs, ds, y, row, lr, modes)
+    if bad != _rk.first_nonfinite(x):
+        raise AssertionError(f"mlp_sgd_step found a non-finite x at {bad}, NumPy at {_rk.first_nonfinite(x)}")
+    return loss, tuple(a for pair in zip(Ws, bs, strict=True) for a in pair), modes
+
+
 def _widened(make):
     """``make``'s inputs in float64 with x as float32: a float32 batch into a float64 network, which
     the loops take unconverted (each value widened where it is read)."""
@@ -119,6 +138,7 @@ CASES = (
     Case("mlp_forward", "mlp", _fast_mlp_forward, _rm.mlp_forward, _make_net, MLP_SIZES),
     Case("mlp_backward", "mlp", _fast_mlp_backward, _rm.mlp_backward, _make_mlp_backward, MLP_SIZES),
     Case("mlp_step", "mlp", _fast_mlp_step, _rm.mlp_step, _make_mlp_step, MLP_SIZES),
+    Case("mlp_sgd_step", "mlp", _fast_mlp_sgd_step, _rm.mlp_sgd_step, _make_mlp_sgd_step, MLP_SIZES),
     Case(
         "mlp_forward float32 x",
         "mlp",
@@ -143,6 +163,15 @@ CASES = (
         _fast_mlp_step,
         _rm.mlp_step,
         _widened(_make_mlp_step),
+        MLP_SIZES,
+        dtypes=_F64,
+    ),
+    Case(
+        "mlp_sgd_step float32 x",
+        "mlp",
+        _fast_mlp_sgd_step,
+        _rm.mlp_sgd_step,
+        _widened(_make_mlp_sgd_step),
         MLP_SIZES,
         dtypes=_F64,
     ),

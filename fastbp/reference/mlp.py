@@ -7,10 +7,11 @@ inf weight met only by zero inputs gives NaN here and there.
 
 import numpy as np
 
+from ..config import ROWS_MIN_SKIPPED, ROWS_PROBE
 from .activations import relu_backward, relu_forward
 from .softmax_ce import softmax_ce_backward, softmax_ce_forward
 
-__all__ = ["dense_forward", "dense_backward", "mlp_forward", "mlp_backward", "mlp_step"]
+__all__ = ["dense_forward", "dense_backward", "mlp_forward", "mlp_backward", "mlp_step", "mlp_sgd_step"]
 
 
 def dense_forward(x, W, b, relu):
@@ -55,3 +56,23 @@ def mlp_step(x, t, Ws, bs):
     loss, p = softmax_ce_forward(hs[-1], t)
     dWs, dbs, ds = mlp_backward(x, Ws, hs, softmax_ce_backward(1.0, p, t))
     return loss, hs, p, dWs, dbs, ds
+
+
+def mlp_sgd_step(x, t, Ws, bs, lr, modes):
+    """(loss, params, modes): mlp_step, then SGD(lr) on the parameters ``(W1, b1, W2, b2, ...)`` (updated
+    in place), with ``modes`` as kernels.optim.sgd_update_all leaves them: a float64 parameter whose
+    mode is < 0 or >= ROWS_PROBE makes a row pass, counting the rows of its gradient that are all 0."""
+    loss, _, _, dWs, dbs, _ = mlp_step(x, t, Ws, bs)
+    ps = tuple(a for pair in zip(Ws, bs, strict=True) for a in pair)
+    gs = tuple(g for pair in zip(dWs, dbs, strict=True) for g in pair)
+    modes = modes.copy()
+    for i, (p, g) in enumerate(zip(ps, gs, strict=True)):
+        if p.itemsize == 8 and (modes[i] < 0 or modes[i] >= ROWS_PROBE) and np.isfinite(lr):
+            rows = g.reshape(-1, p.shape[-1])
+            skipped = np.count_nonzero(~(rows != 0).any(axis=1))
+            modes[i] = -1 if skipped >= ROWS_MIN_SKIPPED * rows.shape[0] else 0
+        else:
+            modes[i] += 1
+        with np.errstate(invalid="ignore"):
+            p -= p.dtype.type(lr) * g
+    return loss, ps, modes

@@ -1,0 +1,47 @@
+"""``Network.train_step``: one training step in one call, with plain SGD folded into the backward pass
+where the graph can (the small-batch MLP node: fused/mlp.py)."""
+
+from __future__ import annotations
+
+import operator
+
+from ..optimizer import SGD
+
+
+class TrainStep:
+    """The ``train_step`` of ``Network`` (a base class of it: it reads the network's graph and checks)."""
+
+    def train_step(self, x, t, optimizer):
+        """One training step: ``optimizer.update(self.params, self.gradient(x, t))``, returning the
+        batch's loss before the update (with any penalty, as ``loss`` gives it).
+
+        The parameters end as the two calls leave them, bit for bit. With ``SGD`` on a ReLU MLP at up
+        to ``config.SMALL_BATCH`` samples (after one step that set the optimizer up), the update is
+        folded into the backward pass and no gradient array is written: the layers' ``dW``/``db``
+        then still hold an earlier step's (call ``gradient`` to see them).
+        """
+        node = self._sgd_node(optimizer)
+        with self._entered("train_step"):
+            x = self._x(x, "train_step")
+            t = self._t(t, x.shape[0], "train_step")
+            if node is not None and node.folds_sgd(x, t):
+                plan = optimizer._plan
+                loss = node.sgd_step(x, t, optimizer.lr, plan.gs, plan.extras[1])
+                if loss is not None:
+                    return loss
+            loss, grads = self._gradient(x, t)
+            penalty = self._penalty()  # (the weights before the update)
+            optimizer.update(self.params, grads)
+            return loss + loss.dtype.type(penalty) if penalty else loss
+
+    def _sgd_node(self, optimizer):
+        """The graph's one node, when it can fold this optimizer's step into its backward pass: plain
+        SGD, already set up (its plan) for exactly this network's parameters, and no weight decay."""
+        nodes = self._graph.nodes
+        plan = getattr(optimizer, "_plan", None)
+        if type(optimizer) is not SGD or plan is None or plan.flat is None or len(nodes) != 1:
+            return None
+        node = nodes[0].layer
+        if not hasattr(node, "sgd_step") or self._penalty() or not plan.matches_params(self.params):
+            return None
+        return node if all(map(operator.is_, node.parameters, plan.ps)) else None
