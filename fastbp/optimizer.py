@@ -177,6 +177,7 @@ class _Plan:
         self.gs = tuple(g for _, _, g, _ in done)
         self.states = tuple(tuple(s[i] for _, _, _, s in done) for i in range(len(opt.state_names)))
         self.stores = tuple(zip(opt.state_names, self.states, strict=True))
+        self.distinct = len({id(p) for p in self.ps}) == len(self.ps)  # no array bound to two keys
         arrays = self.ps + self.gs + tuple(a for st in self.states for a in st)
         self.flat = None
         # one tuple type for the kernel: one dtype, contiguous, all writeable (a read-only gradient

@@ -189,3 +189,41 @@ def test_a_rebound_parameter_or_a_new_optimizer_is_set_up_again():
                 net.params["W2"] = net.layers["Affine2"].W = W
         assert a.train_step(x, t, oa) == two_calls(b, ob, x, t)
         same(a, b, oa, ob)
+
+
+def test_weight_decay_switched_on_after_the_setup_is_not_folded_away():
+    """The fold has no decay: a network whose decay the user switches on takes the two calls, even
+    where its penalty rounds to 0 (tiny weights)."""
+    make = lambda dt: MultiLayerNet(20, [8], 4, dtype=dt)  # noqa: E731
+    a, b = pair(make, np.float64)
+    oa, ob = OPT.SGD(0.1), OPT.SGD(0.1)
+    rng = np.random.default_rng(8)
+    for i in range(4):
+        x, t = rng.random((2, 20)), rng.integers(0, 4, 2)
+        if i == 2:
+            for net in (a, b):
+                net.weight_decay_lambda = 0.5
+                for k in net.params:
+                    net.params[k] *= 1e-170  # 0.5 lambda sum W^2 is exactly 0
+        penalty = b._penalty()  # (0: the weights are too small)
+        assert a.train_step(x, t, oa) == two_calls(b, ob, x, t) + penalty
+        same(a, b, oa, ob)
+
+
+def test_layers_sharing_one_weight_array_take_the_two_calls():
+    """The fold updates a layer's W before the layer below reads it for its input gradient; layers
+    bound to one array must see it as the two calls do (every gradient first)."""
+
+    def make(dt):
+        net = MultiLayerNet(5, [4, 4, 4], 3, dtype=dt)
+        net.layers["Affine3"].W = net.params["W3"] = net.params["W2"]
+        return net
+
+    a, b = pair(make, np.float64)
+    oa, ob = OPT.SGD(0.1), OPT.SGD(0.1)
+    rng = np.random.default_rng(9)
+    for _ in range(4):
+        x, t = rng.random((2, 5)), rng.integers(0, 3, 2)
+        assert a.train_step(x, t, oa) == two_calls(b, ob, x, t)
+        for k in b.params:
+            assert_array_equal(a.params[k], b.params[k], err_msg=k)

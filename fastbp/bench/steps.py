@@ -1,5 +1,7 @@
 """Step cases: one training step, ``opt.update(net.params, net.gradient(x, t))``, of a network on a
 batch of one of the benchmark data (``data.DATA``), each call on the next of STEP_BATCHES batches.
+fastbp takes it as ``net.train_step(x, t, opt)``: the same parameters, bit for bit, in one call (SGD
+folded into the backward pass at batch 1-4; the peers fold it too).
 
 - Fully connected ReLU networks 784-...-10 with SGD(lr=0.01): the book's TwoLayerNet 784-50-10 (its
   0.01-scaled initial weights) and MultiLayerNet 784-100x5-10, and ``MultiLayerNet(784, hidden, 10)``
@@ -163,7 +165,9 @@ def _maker(nt: Net, data: str, impl: str, n: int, dtype: str):
 
             opt = RefSGD(LR) if impl == "numpy" else SGD(LR)
         model = build(nt, net_dt, "numpy" if impl == "numpy" else "fastbp")
-        return cycling(lambda x, t: opt.update(model.params, model.gradient(x, t)), bs)
+        if impl == "numpy":
+            return cycling(lambda x, t: opt.update(model.params, model.gradient(x, t)), bs)
+        return cycling(lambda x, t: model.train_step(x, t, opt), bs)  # (the same parameters, one call)
 
     return make
 

@@ -67,11 +67,13 @@ def _bias_grad(dout, db):
             db[j] += dout[i, j]
 
 
-@jit(fastmath=True)
+@jit
 def _weight_grad_row(x, dout, k, skip_zeros, row):
     """row = (x^T dout)[k], leaving out the samples whose x[i, k] is exactly 0 if ``skip_zeros``
     (only when dout is all finite: 0 * inf is NaN). dense_backward and mlp_sgd_step both make their
-    rows here: the same operations in the same order, so the same numbers."""
+    rows here: the same operations in the same order, so the same numbers -- without fastmath, so
+    that no inlining context may contract or reorder them differently (the loop over the row's
+    elements vectorises without it)."""
     zero = row.dtype.type(0)
     v = x[0, k]
     for j in range(row.shape[0]):
@@ -213,7 +215,7 @@ def _sgd_bias(g, b, row, lr, modes, i):
     zero = b.dtype.type(0)
     by_rows = b.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and abs(a) < np.inf
     r = row[: b.shape[0]]
-    _bias_grad(g, r)
+    _bias_grad(g, r)  # (b is one row of SGD's: its width is b's size)
     nonzero = 0
     for j in range(r.shape[0]):
         nonzero += r[j] != zero

@@ -18,7 +18,8 @@ class TrainStep:
         The parameters end as the two calls leave them, bit for bit. With ``SGD`` on a ReLU MLP at up
         to ``config.SMALL_BATCH`` samples (after one step that set the optimizer up), the update is
         folded into the backward pass and no gradient array is written: the layers' ``dW``/``db``
-        then still hold an earlier step's (call ``gradient`` to see them).
+        then still hold an earlier step's (call ``gradient`` to see them). (It declines parameters
+        bound to one array twice; a batch ``x`` that is a view of a weight is the user's to avoid.)
         """
         node = self._sgd_node(optimizer)
         with self._entered("train_step"):
@@ -42,6 +43,12 @@ class TrainStep:
         if type(optimizer) is not SGD or plan is None or plan.flat is None or len(nodes) != 1:
             return None
         node = nodes[0].layer
-        if not hasattr(node, "sgd_step") or self._penalty() or not plan.matches_params(self.params):
+        if not hasattr(node, "sgd_step") or self._has_decay() or not plan.distinct:
+            return None  # (the fold updates a layer's W before the layer below reads it: no sharing)
+        if not plan.matches_params(self.params):
             return None
         return node if all(map(operator.is_, node.parameters, plan.ps)) else None
+
+    def _has_decay(self) -> bool:
+        """Whether ``gradient`` adds a weight decay to the layers' gradients (the fold has none)."""
+        return False

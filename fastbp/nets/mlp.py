@@ -154,6 +154,9 @@ class MultiLayerNet(Network):
         penalty = _reg.l2_penalty if self.backend == "fastbp" else _ref_kernels.l2_penalty
         return sum(0.5 * lam * penalty(a.W) for a in self._affines())
 
+    def _has_decay(self) -> bool:
+        return bool(self.weight_decay_lambda)
+
     def _decay(self, grads):
         """Each weight's gradient gains lambda W, into a buffer of the network's (the layer's dW stays
         the data part)."""
