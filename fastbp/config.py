@@ -88,6 +88,21 @@ ROWS_MIN_SKIPPED = 0.4
 # steps: how often a parameter updated plainly gets a row pass to look again.
 ROWS_PROBE = 16
 
+# --- the layout of a layer's products (layers/products.py; chosen per shape where it runs) ---------
+# rows: a product x W (or x^T g) of a batch of at least this many rows is also tried in the other
+# layout, (W^T x^T)^T (or (g^T x)^T) plus a transposing copy: BLAS's speed depends on which operand it
+# sees as the long one. Measured here (Intel Xeon, OpenBLAS 0.3.31 SkylakeX, one thread), other
+# layout + copy against the usual one: float64 784x50 at 1000 rows: x W 0.78, x^T g 0.69; 784x100:
+# 0.77, 0.71; at 256 rows 1.04, 0.86; at 100 rows 1.26, 1.13 (slower: the copy costs more than the
+# product gains); float32 1.03-2.3 everywhere (slower). So a batch below this never tries it.
+LAYOUT_MIN_ROWS = 128
+# calls: each layout is timed on this many calls of a shape before one is kept (the first calls of a
+# shape run the product twice; a layout is kept only if its results are the usual one's bit for bit).
+LAYOUT_TRIALS = 3
+# ratio: the other layout is kept when its best time is at most this fraction of the usual one's
+# (a smaller gain is within this machine's noise).
+LAYOUT_MIN_GAIN = 0.9
+
 # --- Tanh (layers.activations.Tanh; measured by warmup) ---------------------------------------------
 # elements: below this size Tanh calls NumPy's tanh: it costs 0.35 us at 100 elements, a kernel's
 # dispatch 0.47 us and a buffer check 0.15 us (measured); from here the compiled kernels beat NumPy's

@@ -20,6 +20,7 @@ from .. import config
 from ..kernels import affine as _aff
 from ..kernels import sparse_input as _sparse
 from ..kernels.checks import all_finite, copy_all_finite
+from ..layers import products
 from ..layers.activations import Relu
 from ..layers.affine import Affine
 from .base import Fused
@@ -44,7 +45,7 @@ class AffineRelu(Fused):
         a = self.affine
         x2 = a.rows(x)
         out = a.out_buffer(x2)
-        np.dot(x2, a.W, out=out)
+        products.forward(a, x2, a.W, out)
         _aff.bias_relu_forward(out, a.b)
         a.record(x2, out, x.shape)
         self.relu.record(out)
@@ -55,7 +56,7 @@ class AffineRelu(Fused):
         dout = _in_dtype(dout, a)
         dW, db = a.grad_buffers()
         _aff.relu_bias_backward(dout, self.relu.out, db)  # masks dout in place, as the book's Relu
-        np.dot(a.x.T, dout, out=dW)
+        products.weight_grad(a, a.x, dout, dW)
         a.record_grads(dW, db)
         return a.input_grad(dout) if needs_dx else None
 
@@ -148,11 +149,11 @@ class SparseInputAffine(Fused):
             # np.errstate around every product would cost 2.3 us.)
             if checked:
                 out = a.out_buffer(x2)
-                np.dot(x2, W, out=out)
+                products.forward(a, x2, W, out)
             else:
                 out = self._spare("out", (x2.shape[0], W.shape[1]), W.dtype, a._out, x2)
                 try:
-                    np.dot(x2, W, out=out)
+                    products.forward(a, x2, W, out)
                 except RuntimeWarning:  # (warnings made errors): the refusal first, if x is to blame
                     _chk.finite_input(x2)
                     raise
@@ -188,7 +189,7 @@ class SparseInputAffine(Fused):
         ):
             _sparse.csr_weight_grad(*csr, dout, dW)
         else:  # (a listed float32 batch is converted only here, where BLAS needs it)
-            np.dot(a.rows(a.x).T, dout, out=dW)
+            products.weight_grad(a, a.rows(a.x), dout, dW)
         a.record_grads(dW, db)
         return a.input_grad(dout) if needs_dx else None
 

@@ -58,3 +58,15 @@ def relu_bias_backward(dy, out, db):
             g = rules.relu_grad(dy[i, j], out[i, j])
             dy[i, j] = g
             db[j] += g
+
+
+@jit
+def transpose_into(src, dst):
+    """dst = src^T.  src: (M, N), dst: (N, M), both C-contiguous; in 16 x 16 tiles, so that both the
+    reads and the writes stay within a few cache lines at a time."""
+    n, m = dst.shape
+    for i0 in range(0, n, 16):
+        for j0 in range(0, m, 16):
+            for i in range(i0, min(i0 + 16, n)):
+                for j in range(j0, min(j0 + 16, m)):
+                    dst[i, j] = src[j, i]

@@ -7,6 +7,7 @@ import numpy as np
 from .. import _checks as _chk
 from .. import _threads
 from ..kernels import affine as _aff
+from . import products
 from .base import Layer, _bias
 
 
@@ -81,7 +82,7 @@ class Affine(Layer):
     def _forward(self, x):
         x2 = self.rows(x)
         out = self.out_buffer(x2)
-        np.dot(x2, self.W, out=out)
+        products.forward(self, x2, self.W, out)
         _aff.bias_forward(out, self.b)
         self.record(x2, out, x.shape)
         return out
@@ -92,7 +93,7 @@ class Affine(Layer):
             dout = dout.astype(W.dtype)  # (np.dot(x.T, dout, out=dW) takes no mixed dtypes)
         dW, db = self.grad_buffers()
         _aff.bias_backward(dout, db)
-        np.dot(self.x.T, dout, out=dW)
+        products.weight_grad(self, self.x, dout, dW)
         self.record_grads(dW, db)
         return self.input_grad(dout) if needs_dx else None
 

@@ -167,6 +167,12 @@ def _fast_relu_bias_backward(dy, out):
     return dy, db
 
 
+def _fast_transpose_into(src):
+    dst = _filled(src.shape[::-1], src.dtype)
+    _kf.transpose_into(src, dst)
+    return dst
+
+
 def _affine_cases():
     a = "affine"
     return [
@@ -188,6 +194,8 @@ def _affine_cases():
             _make_relu_bias_backward,
             SHAPES_2D,
         ),
+        # (tiles of 16: shapes across a tile's edge)
+        Case("transpose_into", a, _fast_transpose_into, _rf.transpose_into, _make_dy, (*SHAPES_2D, (17, 33))),
     ]
 
 

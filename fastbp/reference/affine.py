@@ -2,7 +2,7 @@
 
 from .activations import relu_backward, relu_forward
 
-__all__ = ["bias_forward", "bias_backward", "bias_relu_forward", "relu_bias_backward"]
+__all__ = ["bias_forward", "bias_backward", "bias_relu_forward", "relu_bias_backward", "transpose_into"]
 
 
 def bias_forward(y, b):
@@ -20,3 +20,7 @@ def bias_relu_forward(y, b):
 def relu_bias_backward(dy, out):
     dy = relu_backward(dy.copy(), out)
     return dy, dy.sum(axis=0)
+
+
+def transpose_into(src):
+    return src.T.copy()

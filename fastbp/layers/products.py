@@ -1,0 +1,107 @@
+"""A layer's matrix products in whichever of two layouts BLAS runs faster for their shape, where it runs.
+
+``x W`` can also be computed as ``(W^T x^T)^T`` and ``x^T g`` as ``(g^T x)^T``: the same sums, which
+BLAS may run at quite different speeds, since it takes one operand as the long side of its kernel. On
+this project's Intel machine (OpenBLAS 0.3.31, SkylakeX kernels) the second layout plus a transposing
+copy took 0.69-0.78 of the usual one's time for the first layer of a float64 MLP at batch 1000, and
+was slower for every float32 shape and every batch of 100 (config.LAYOUT_MIN_ROWS). That depends on
+the CPU and BLAS, so it is measured per shape, in the process, on the first calls of each shape:
+
+- the first call runs both layouts and compares them bit for bit: a layout is only ever a choice of
+  speed, never of numbers (BLAS may sum in another order in the other layout: then the usual one
+  stays, for good);
+- the next calls alternate the layouts, timed (``config.LAYOUT_TRIALS`` each); the other one is kept
+  if its best time is at most ``config.LAYOUT_MIN_GAIN`` of the usual one's.
+
+Batches under ``config.LAYOUT_MIN_ROWS`` rows take the usual layout at once. The copy's scratch is the
+calling layer's buffer (``owner``): a network belongs to one thread; the choices are shared.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import config
+from ..kernels.affine import transpose_into
+
+
+class _Trial:
+    """What is known of one shape's layouts: ``keep`` None while timing, then False (the usual) or True
+    (the other); the best seconds of each seen so far, and the calls timed."""
+
+    __slots__ = ("keep", "usual", "other", "calls")
+
+    def __init__(self):
+        self.keep, self.usual, self.other, self.calls = None, np.inf, np.inf, 0
+
+
+_TRIALS: dict = {}  # (kind, dtype code, rows, depth, width) -> _Trial
+
+
+def forward(owner, x, W, out) -> None:
+    """out = x W.  x: (N, D) and W: (D, M) C-contiguous; out: (N, M) C-contiguous."""
+    n = x.shape[0]
+    if n < config.LAYOUT_MIN_ROWS:
+        np.dot(x, W, out=out)
+        return
+    _run(("xW", x.dtype.char, n, x.shape[1], W.shape[1]), lambda: np.dot(x, W, out=out),
+         lambda: _other(owner, "xW^T", W.T, x.T, out), out)  # fmt: skip
+
+
+def weight_grad(owner, x, g, dW) -> None:
+    """dW = x^T g.  x: (N, D) and g: (N, M) C-contiguous; dW: (D, M) C-contiguous."""
+    n = x.shape[0]
+    if n < config.LAYOUT_MIN_ROWS:
+        np.dot(x.T, g, out=dW)
+        return
+    _run(("xTg", x.dtype.char, n, x.shape[1], g.shape[1]), lambda: np.dot(x.T, g, out=dW),
+         lambda: _other(owner, "dW^T", g.T, x, dW), dW)  # fmt: skip
+
+
+def _other(owner, key, a, b, out):
+    """out = (a b)^T through the owner's scratch (out's transpose)."""
+    t = owner._buffer(key, out.shape[::-1], out.dtype)
+    np.dot(a, b, out=t)
+    transpose_into(t, out)
+
+
+def _run(key, usual, other, out) -> None:
+    trial = _TRIALS.get(key)
+    if trial is not None and trial.keep is not None:
+        (other if trial.keep else usual)()
+        return
+    if trial is None:  # the first call: both, compared bit for bit
+        trial = _TRIALS[key] = _Trial()
+        other()
+        kept = out.copy()
+        usual()
+        if not np.array_equal(kept.view(_BITS[out.itemsize]), out.view(_BITS[out.itemsize])):
+            trial.keep = False  # (BLAS sums in another order there: the numbers decide, not speed)
+        return
+    use_other = trial.calls % 2 == 1
+    start = time.perf_counter()
+    (other if use_other else usual)()
+    seconds = time.perf_counter() - start
+    if use_other:
+        trial.other = min(trial.other, seconds)
+    else:
+        trial.usual = min(trial.usual, seconds)
+    trial.calls += 1
+    if trial.calls >= 2 * config.LAYOUT_TRIALS:
+        trial.keep = bool(trial.other <= config.LAYOUT_MIN_GAIN * trial.usual)
+
+
+_BITS = {8: np.uint64, 4: np.uint32, 2: np.uint16}
+
+
+def chosen() -> dict:
+    """The layouts chosen so far: ``{(kind, dtype code, rows, depth, width): "usual" | "other"}``
+    (kind ``xW`` for x W, ``xTg`` for x^T g); shapes still being timed are left out."""
+    return {k: ("other" if t.keep else "usual") for k, t in list(_TRIALS.items()) if t.keep is not None}
+
+
+def forget() -> None:
+    """Forget every choice: the next calls of each shape measure again."""
+    _TRIALS.clear()
