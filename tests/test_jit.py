@@ -47,7 +47,7 @@ def test_kernels_are_cached_on_disk_and_compile_once_per_dtype(tmp_path):
     # The float32 batch into the float64 network is read unconverted by the small-batch loops: one
     # more signature for each of them (the checks of x are compiled for float32 anyway).
     reads_x = {f"fastbp.kernels.mlp.{k}" for k in ("dense_forward", "dense_backward", "mlp_forward")}
-    reads_x |= {f"fastbp.kernels.mlp.{k}" for k in ("mlp_backward", "mlp_step", "_weight_grad_row")}
+    reads_x |= {f"fastbp.kernels.mlp.{k}" for k in ("mlp_backward", "mlp_step", "_weight_grad")}
     for name, (n_sigs, _, _) in used.items():
         limit = 3 if name in reads_x else 2
         assert n_sigs <= limit, f"{name} compiled {n_sigs} times for two dtypes"

@@ -38,7 +38,7 @@ class _Loops(NamedTuple):
     dWs: tuple
     dbs: tuple
     y: np.ndarray
-    row: np.ndarray  # scratch as wide as the widest layer (the SGD-folded step's row of dW)
+    row: np.ndarray  # scratch for FOLD_ROWS rows of dW of the widest layer (the SGD-folded step)
 
 
 class SmallBatchMLP(Fused):
@@ -105,7 +105,7 @@ class SmallBatchMLP(Fused):
         dWs = tuple(self._buffer(f"dW{i}", W.shape, dt) for i, W in enumerate(Ws))
         dbs = tuple(self._buffer(f"db{i}", b.shape, dt) for i, b in enumerate(bs))
         y = self._buffer("y", (n, Ws[-1].shape[1]), dt)
-        row = self._buffer("row", (max(W.shape[1] for W in Ws),), dt)
+        row = self._buffer("row", (_mlp.FOLD_ROWS * max(W.shape[1] for W in Ws),), dt)
         return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row)
 
     def _forward(self, x, t=None, grad=False):

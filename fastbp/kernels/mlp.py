@@ -57,9 +57,14 @@ def dense_forward(x, W, b, out, relu, skip_zeros):
                 out[i, j] = rules.relu(out[i, j])
 
 
-@jit(fastmath=True)
+# dW and db are made with fused multiply-adds allowed but nothing reordered ("contract" only): then
+# dense_backward and mlp_sgd_step, which make them in loops of different shapes, give the same bits.
+_CONTRACT = {"contract"}
+
+
+@jit(fastmath=_CONTRACT)
 def _bias_grad(dout, db):
-    """db = sum_i dout[i]."""
+    """db = sum_i dout[i], the samples in order."""
     for j in range(db.shape[0]):
         db[j] = dout[0, j]
     for i in range(1, dout.shape[0]):
@@ -67,27 +72,9 @@ def _bias_grad(dout, db):
             db[j] += dout[i, j]
 
 
-@jit
-def _weight_grad_row(x, dout, k, skip_zeros, row):
-    """row = (x^T dout)[k], leaving out the samples whose x[i, k] is exactly 0 if ``skip_zeros``
-    (only when dout is all finite: 0 * inf is NaN). dense_backward and mlp_sgd_step both make their
-    rows here: the same operations in the same order, so the same numbers -- without fastmath, so
-    that no inlining context may contract or reorder them differently (the loop over the row's
-    elements vectorises without it)."""
-    zero = row.dtype.type(0)
-    v = x[0, k]
-    for j in range(row.shape[0]):
-        row[j] = v * dout[0, j]
-    for i in range(1, x.shape[0]):
-        v = x[i, k]
-        if v != zero or not skip_zeros:
-            for j in range(row.shape[0]):
-                row[j] += v * dout[i, j]
-
-
 @jit(fastmath=True)
 def _input_grad(dout, W, dx):
-    """dx = dout W^T."""
+    """dx = dout W^T (reassociated: the dot products vectorise)."""
     zero = dx.dtype.type(0)
     for i in range(dout.shape[0]):
         for k in range(W.shape[0]):
@@ -97,14 +84,32 @@ def _input_grad(dout, W, dx):
             dx[i, k] = s
 
 
-@jit(fastmath=True)
+@jit(fastmath=_CONTRACT)
+def _weight_grad(x, dout, k0, dW, skip_zeros):
+    """dW = rows k0 .. k0 + len(dW) of x^T dout: each x[0, k] dout[0, :], then + x[i, k] dout[i, :]
+    for the samples i in order, those with x[i, k] == 0 left out if ``skip_zeros`` (only when dout is
+    all finite: 0 * inf is NaN). dense_backward and mlp_sgd_step both make dW here."""
+    n = x.shape[0]
+    kn, m = dW.shape
+    zero = dW.dtype.type(0)
+    for kk in range(kn):  # the first sample writes every row: no separate zeroing pass
+        v = x[0, k0 + kk]
+        for j in range(m):
+            dW[kk, j] = v * dout[0, j]
+    for i in range(1, n):
+        for kk in range(kn):
+            v = x[i, k0 + kk]
+            if v != zero or not skip_zeros:
+                for j in range(m):
+                    dW[kk, j] += v * dout[i, j]
+
+
+@jit(fastmath=_CONTRACT)
 def dense_backward(x, W, dout, dW, db, dx, need_dx):
-    """dW = x^T dout, db = sum_i dout[i], and (if ``need_dx``) dx = dout W^T. dW row by row: each
-    row is summed over the (few) samples in registers and written once."""
+    """dW = x^T dout, db = sum_i dout[i], and (if ``need_dx``) dx = dout W^T."""
     finite_rows = all_finite(dout.ravel())  # (0 * inf is NaN: skip zero inputs only when dout has none)
     _bias_grad(dout, db)
-    for k in range(x.shape[1]):
-        _weight_grad_row(x, dout, k, finite_rows, dW[k])
+    _weight_grad(x, dout, 0, dW, finite_rows)
     if need_dx:
         _input_grad(dout, W, dx)
 
@@ -163,10 +168,13 @@ def mlp_step(x, t, Ws, bs, hs, ds, dWs, dbs, y):
 # -- a training step with SGD folded in -----------------------------------------------------------
 # ``opt.update(params, net.gradient(x, t))`` at batch 1 writes every dW (all of W's size), then SGD
 # reads it back beside W: most of a batch-1 step. mlp_sgd_step makes each row of dW in a scratch row
-# and subtracts it from W's row at once. The numbers are the two calls': the row is made by the
-# same function as dense_backward's, and the update is SGD's (kernels/optim.py), rounding for
+# and subtracts it from W's row at once. The numbers are the two calls': the row is made as
+# dense_backward makes it (see _CONTRACT), and the update is SGD's (kernels/optim.py), rounding for
 # rounding -- ``_sgd_row`` is compiled without fastmath, so ``p - a * g`` is not contracted -- with
 # SGD's choice of rows to leave (sgd_update_all: ``modes`` is that optimizer's own array, updated).
+
+
+FOLD_ROWS = 32  # rows of dW made before one update pass over them (scratch: 32 x 100 float64, 25 KB)
 
 
 @jit
@@ -176,38 +184,52 @@ def _sgd_row(p, g, a):
         p[j] -= a * g[j]
 
 
-@jit(fastmath=True)
+@jit(fastmath=_CONTRACT)
 def _sgd_weights(x, g, W, row, lr, modes, i):
-    """W -= lr (x^T g), row by row, as sgd_update_all would update W (parameter i) from dense_backward's
-    dW: by rows (rows of dW that are all +-0 left alone) or plain, by ``modes[i]``, which it updates."""
+    """W -= lr (x^T g), as sgd_update_all would update W (parameter i) from dense_backward's dW: by
+    rows (rows of dW that are all +-0 left alone) or plain, by ``modes[i]``, which it updates.
+
+    Plainly, a block of rows at a time: dW's rows for as many of W's rows as ``row`` holds, then one
+    update over the block (W's rows are consecutive: one long loop, where a loop over a 50-wide row
+    would run in the vector loop's scalar remainder)."""
+    d, w = W.shape
     m = modes[i]
     a = W.dtype.type(lr)
     zero = W.dtype.type(0)
-    by_rows = W.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and abs(a) < np.inf
     finite = all_finite(g.ravel())
-    r = row[: W.shape[1]]
+    if not (W.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and abs(a) < np.inf):
+        Wf = W.ravel()
+        block = row.shape[0] // w
+        for k0 in range(0, d, block):
+            kn = min(block, d - k0)
+            part = row[: kn * w]
+            _weight_grad(x, g, k0, part.reshape(kn, w), finite)
+            _sgd_row(Wf[k0 * w : (k0 + kn) * w], part, a)
+        modes[i] = m + 1
+        return
+    r = row[:w]
+    r2 = r.reshape(1, w)
     skipped = 0
-    for k in range(W.shape[0]):
-        if by_rows and finite:  # a feature that is 0 in every sample: its row is all +-0
+    for k in range(d):
+        if finite:  # a feature that is 0 in every sample: its row is all +-0
             used = False
             for s in range(x.shape[0]):
                 used |= x[s, k] != zero
             if not used:
                 skipped += 1
                 continue
-        _weight_grad_row(x, g, k, finite, r)
-        if by_rows:
-            nonzero = 0
-            for j in range(r.shape[0]):
-                nonzero += r[j] != zero
-            if nonzero == 0:
-                skipped += 1
-                continue
+        _weight_grad(x, g, k, r2, finite)
+        nonzero = 0
+        for j in range(w):
+            nonzero += r[j] != zero
+        if nonzero == 0:
+            skipped += 1
+            continue
         _sgd_row(W[k], r, a)
-    modes[i] = (-1 if skipped >= ROWS_MIN_SKIPPED * W.shape[0] else 0) if by_rows else m + 1
+    modes[i] = -1 if skipped >= ROWS_MIN_SKIPPED * d else 0
 
 
-@jit(fastmath=True)
+@jit(fastmath=_CONTRACT)
 def _sgd_bias(g, b, row, lr, modes, i):
     """b -= lr sum_i g[i], as sgd_update_all would update b (parameter i, one row) from db."""
     m = modes[i]
@@ -230,8 +252,8 @@ def _sgd_bias(g, b, row, lr, modes, i):
 def mlp_sgd_step(x, t, Ws, bs, hs, ds, y, row, lr, modes):
     """mlp_step, then SGD(lr) on every W and b -- without writing dW or db: the layers' parameters
     are ``(W1, b1, W2, b2, ...)``, parameter i's row-skipping mode is ``modes[i]`` (updated). ``row``:
-    scratch as wide as the widest layer. Returns ``(loss, bad)`` as mlp_step does (nothing is written
-    when x holds NaN/inf). Each layer's input gradient is made from W before W is updated."""
+    scratch for FOLD_ROWS rows of the widest layer. Returns ``(loss, bad)`` as mlp_step does (nothing
+    is written when x holds NaN/inf). Each layer's input gradient is made from W before W is updated."""
     if not all_finite(x.ravel()):
         return 0.0, first_nonfinite(x.ravel())
     mlp_forward(x, Ws, bs, hs)

@@ -111,7 +111,7 @@ def _make_mlp_sgd_step(rng, dtype, size):
 def _fast_mlp_sgd_step(x, t, Ws, bs, lr, modes):
     hs, ds = _outputs(x, Ws), _outputs(x, Ws)
     y = _filled(hs[-1].shape, Ws[-1].dtype)
-    row = _filled(max(W.shape[1] for W in Ws), Ws[-1].dtype)
+    row = _filled(3 * max(W.shape[1] for W in Ws), Ws[-1].dtype)  # (3 rows: blocks, and a last short one)
     with np.errstate(invalid="ignore"):
         loss, bad = _km.mlp_sgd_step(x, t, Ws, bs, hs, ds, y, row, lr, modes)
     if bad != _rk.first_nonfinite(x):
