@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import operator
 
+from .. import config
 from ..optimizer import SGD
 
 
@@ -21,7 +22,9 @@ class TrainStep:
         then still hold an earlier step's (call ``gradient`` to see them). (It declines parameters
         bound to one array twice; a batch ``x`` that is a view of a weight is the user's to avoid.)
         """
-        node = self._sgd_node(optimizer)
+        # (asked only where it could fold: the batch size, before the checks, which read it properly)
+        small = getattr(x, "shape", (0,))[:1] <= (config.SMALL_BATCH,)
+        node = self._sgd_node(optimizer) if small else None
         with self._entered("train_step"):
             x = self._x(x, "train_step")
             t = self._t(t, x.shape[0], "train_step")
