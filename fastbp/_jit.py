@@ -22,8 +22,9 @@
 - ``inline="always"`` (for small rules shared by several kernels, ``kernels/rules.py``): Numba inlines
   the function's IR into each caller before typing, so it compiles with the caller's options and
   dtypes and costs nothing at run time.
-- ``fastmath`` is off unless a kernel asks; when it does it gets the named flags in ``FASTMATH``,
-  never ``nnan``/``ninf``, which would let LLVM drop NaN and inf handling.
+- ``fastmath`` is off unless a kernel asks; when it does it gets the named flags in ``FASTMATH`` (or
+  the subset it names, e.g. only ``contract``), never ``nnan``/``ninf``, which would let LLVM drop
+  NaN and inf handling.
 """
 
 from __future__ import annotations

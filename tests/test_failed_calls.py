@@ -76,10 +76,10 @@ def _same(a, b, where):
 
 
 # Scratch buffers, a lock, caches: not state. A fused node's record of its last pass (the list of
-# nonzeros, the small-batch loops' arrays) is dropped when a call is refused partway, since its
-# buffers may be written before the check that refuses; the next pass makes it anew, and the book's
-# attributes of the layers it stands for are checked as state.
-SCRATCH = {"_bufs", "_x_bufs", "_busy", "_plan", "_csr", "_loops", "_stepped"}
+# nonzeros, the small-batch loops' arrays, and which of those the layers were last given) is dropped
+# when a call is refused partway, since its buffers may be written before the check that refuses; the
+# next pass makes it anew, and the book's attributes of the layers it stands for are checked as state.
+SCRATCH = {"_bufs", "_x_bufs", "_busy", "_plan", "_csr", "_loops", "_stepped", "_recorded"}
 
 
 def _attrs(o) -> dict:

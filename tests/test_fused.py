@@ -251,6 +251,7 @@ def test_small_batch_loops_equal_blas(monkeypatch, n, dtype):
     results = []
     for small in (config.SMALL_BATCH, 0):
         monkeypatch.setattr(config, "SMALL_BATCH", small)
+        monkeypatch.setattr(config, "LAYOUT_MIN_ROWS", 0)  # (BLAS: the layers, not one compiled call)
         np.random.seed(0)
         net = MultiLayerNet(784, [30, 20], 10, dtype=dtype)
         grads = {k: v.copy() for k, v in net.gradient(x, t).items()}

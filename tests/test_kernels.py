@@ -14,9 +14,11 @@ RUNS = [(c, size, dtype) for c in KERNELS for size in c.sizes for dtype in c.dty
 KERNEL_MODULES = [
     "activations",
     "affine",
+    "blas",
     "checks",
     "conv",
     "mlp",
+    "mlp_blas",
     "optim",
     "regularization",
     "regularizers",

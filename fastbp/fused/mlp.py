@@ -3,10 +3,13 @@
 At batch 1 the book's step is all overhead: each BLAS call costs microseconds, and the products are
 matrix-vector ones that BLAS does not speed up. Up to ``config.SMALL_BATCH`` samples this node runs
 every layer, the loss and the backward pass as compiled loops (kernels/mlp.py) -- one call for a whole
-training step. Above it, it runs its layers' own nodes (a sparse first layer, Affine+ReLU nodes) one
-after the other, then the loss: the same results through BLAS. The choice is made per batch, inside
-the node. (The body is a chain of known nodes, called directly: an inner ``Graph``'s bookkeeping cost
-~2 us a step at batch 32.)
+training step. Above it, a dense batch of fewer than ``config.LAYOUT_MIN_ROWS`` samples takes the
+whole step as one compiled call through NumPy's own BLAS (kernels/mlp_blas.py: at batch 32 the Python
+between a dozen BLAS calls cost as much as the products); otherwise the node runs its layers' own
+nodes (a sparse first layer, Affine+ReLU nodes) one after the other, then the loss. The one BLAS
+call gives the numbers of the nodes run one by one, bit for bit (the same BLAS calls and kernels in
+the same order). The choice is made per batch, inside the node. (The body is a chain of known nodes,
+called directly: an inner ``Graph``'s bookkeeping cost ~2 us a step at batch 32.)
 
 Inputs ``(x, t)``; outputs ``(loss, scores)`` -- the scores are a side output, so a prediction
 (``t`` None) stops after them.
@@ -18,12 +21,16 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _blas_lib, config
 from .. import _checks as _chk
-from .. import config
 from ..kernels import mlp as _mlp
+from ..kernels import mlp_blas as _mlp_blas
 from ..kernels import softmax_ce as _sce
 from ..layers.loss import SoftmaxWithLoss
 from .base import Fused
+
+_ADDRESS: dict = {}  # dtype code -> NumPy's cblas_?gemm (0: none usable), found at first use
+_NO_LIST = (np.zeros(1, np.int32), np.zeros(1), np.zeros(2, np.int64))  # (no list is made: limit < 0)
 
 
 class _Loops(NamedTuple):
@@ -68,6 +75,7 @@ class SmallBatchMLP(Fused):
         self._loops = None  # the _Loops of the last compiled pass, or None if it went through BLAS
         self._stepped = False  # the last forward already ran the backward (for dout = 1)
         self._recorded = None  # the _Loops the layers' attributes were last recorded from
+        self._sparse = False  # the last batch through BLAS was listed: start with the layers next time
 
     @property
     def takes_float32(self) -> bool:
@@ -118,11 +126,19 @@ class SmallBatchMLP(Fused):
         # is widened where it is read, as a converted copy would hold it (the copy cost 3 us at batch 1).
         dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
         c = self._arrays(n, dt) if small else None
+        if (
+            not small and grad and t is not None and t.ndim == 1 and not config.BOOK_LOSS
+            and n < config.LAYOUT_MIN_ROWS and not self._sparse and x.dtype == dt
+        ):  # fmt: skip
+            loss = self._blas_step(x, t, n, dt)
+            if loss is not None:
+                return loss, self._loops.hs[-1]
         if c is None:  # through BLAS: the body's nodes one after the other, then the loss
             self._loops, self._stepped = None, False
             scores = x
             for f in self._fwds:
                 scores = f(scores)
+            self._sparse = bool(getattr(self.body[0], "listed", False))  # (where to start next time)
             return (None if t is None else self.loss._forward(scores, t)), scores
         shape = x.shape  # (an image batch (N, C, H, W) is flattened per sample, as Affine does)
         x = x if x.ndim == 2 else x.reshape(n, -1)  # (C-contiguous: the network made it so)
@@ -179,6 +195,39 @@ class SmallBatchMLP(Fused):
         if bad >= 0:
             raise _chk.nonfinite_input(x.reshape(shape), at=bad)
         self._loops, self._stepped = c, False  # (a backward now would start again from the softmax)
+        self._record(x, shape, c)
+        loss = c.y.dtype.type(loss)
+        self.loss.record(c.y, t, loss)
+        return loss
+
+    def _blas_step(self, x, t, n, dt):
+        """The whole step in one compiled call through NumPy's BLAS (kernels/mlp_blas.py), for a dense
+        batch above SMALL_BATCH: returns the loss, or None when the layers must run one by one (a
+        sparse batch, which the first layer lists; a product that is not finite; no usable BLAS)."""
+        addr = _ADDRESS.get(dt.char)
+        if addr is None:
+            addr = _ADDRESS[dt.char] = _blas_lib.address(dt)
+        c = self._arrays(n, dt) if addr else None
+        first = self.body[0]
+        if c is None or n < 2 or min(min(W.shape) for W in c.Ws) < 2 or not hasattr(first, "_limit"):
+            return None  # (a product with a dimension of 1 is one NumPy makes with gemv)
+        shape = x.shape
+        x = x if x.ndim == 2 else x.reshape(n, -1)
+        limit = first._limit(x)
+        if limit is None:
+            idx, val, ptr, limit = *_NO_LIST, -1.0
+        else:  # (the first layer's own buffers for its list, as its forward would use them)
+            idx, val = first._buffer("idx", (x.size,), np.int32), first._buffer("val", (x.size,), dt)
+            ptr = first._buffer("ptr", (n + 1,), np.int64)
+        c_args = (c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
+        loss, code = _mlp_blas.mlp_blas_step(addr, x, t, *c_args, idx, val, ptr, limit)
+        if code == _mlp_blas.SPARSE:
+            self._sparse = True
+            return None
+        if code == _mlp_blas.NOT_FINITE:
+            _chk.finite_input(x.reshape(shape))  # raises when x holds the NaN/inf; else the layers run
+            return None
+        self._loops, self._stepped = c, True
         self._record(x, shape, c)
         loss = c.y.dtype.type(loss)
         self.loss.record(c.y, t, loss)

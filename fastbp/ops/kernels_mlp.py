@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ROWS_PROBE
+from ..kernels import blas as _kb
 from ..kernels import mlp as _km
+from ..kernels import mlp_blas as _kmb
+from ..reference import blas as _rb
 from ..reference import checks as _rk
 from ..reference import mlp as _rm
+from ..reference import mlp_blas as _rmb
 from .check import Case
 from .check import filled as _filled
 
@@ -119,6 +123,62 @@ def _fast_mlp_sgd_step(x, t, Ws, bs, lr, modes):
     return loss, tuple(a for pair in zip(Ws, bs, strict=True) for a in pair), modes
 
 
+def _address(dtype):
+    from .._blas_lib import address
+
+    return address(dtype)
+
+
+def _make_gemm(rng, dtype, size):
+    (m, k, n), (a_t, b_t) = size[:3], size[3:]
+    a = rng.standard_normal((k, m) if a_t else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if b_t else (k, n)).astype(dtype)
+    return a, a_t, b, b_t
+
+
+def _fast_gemm(a, a_t, b, b_t):
+    m = a.shape[1] if a_t else a.shape[0]
+    n = b.shape[0] if b_t else b.shape[1]
+    out = _filled((m, n), a.dtype)
+    addr = _address(a.dtype)
+    if not addr:
+        return _rb.gemm(a, a_t, b, b_t)  # (no NumPy BLAS to call here: nothing to compare)
+    _kb.gemm(addr, a, a_t, b, b_t, out)
+    if not np.array_equal(out, _rb.gemm(a, a_t, b, b_t)):  # the very call np.dot makes: the same bits
+        raise AssertionError("gemm differs from NumPy's product")
+    return out
+
+
+# (M, K, N, a transposed, b transposed): every layout the step uses, odd sizes, K and N of 2
+GEMM_SIZES = tuple(
+    (m, k, n, at, bt) for (m, k, n) in ((5, 13, 7), (2, 2, 2), (33, 17, 9)) for at in (0, 1) for bt in (0, 1)
+)
+# a step's sizes: batches above SMALL_BATCH (the compiled loops take up to 4), widths of 2 and more
+MLP_BLAS_SIZES = ((5, (13, 7, 5)), (9, (9, 3)), (6, (13, 7, 6, 5)), (7, (9, 6, 4), "inf"))
+
+
+def _make_mlp_blas_step(rng, dtype, size):
+    x, t, Ws, bs = _make_mlp_step(rng, dtype, size)
+    if len(size) > 2:
+        x[2, 1] = np.inf  # (and the weight: W1[0, 1] inf, met by zeros): the product is not finite
+    return x, t, Ws, bs
+
+
+def _fast_mlp_blas_step(x, t, Ws, bs):
+    addr = _address(x.dtype)
+    if not addr:
+        return _rmb.mlp_blas_step(x, t, Ws, bs)
+    hs, ds = _outputs(x, Ws), _outputs(x, Ws)
+    dWs, dbs = tuple(_filled(W.shape, W.dtype) for W in Ws), tuple(_filled(W.shape[1], W.dtype) for W in Ws)
+    y = _filled(hs[-1].shape, Ws[-1].dtype)
+    no = (np.zeros(1, np.int32), np.zeros(1, x.dtype), np.zeros(2, np.int64))
+    with np.errstate(all="ignore"):
+        loss, code = _kmb.mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, *no, -1.0)
+    if code:
+        return 0.0, code
+    return loss, code, hs, y, dWs, dbs
+
+
 def _widened(make):
     """``make``'s inputs in float64 with x as float32: a float32 batch into a float64 network, which
     the loops take unconverted (each value widened where it is read)."""
@@ -139,6 +199,15 @@ CASES = (
     Case("mlp_backward", "mlp", _fast_mlp_backward, _rm.mlp_backward, _make_mlp_backward, MLP_SIZES),
     Case("mlp_step", "mlp", _fast_mlp_step, _rm.mlp_step, _make_mlp_step, MLP_SIZES),
     Case("mlp_sgd_step", "mlp", _fast_mlp_sgd_step, _rm.mlp_sgd_step, _make_mlp_sgd_step, MLP_SIZES),
+    Case("gemm", "blas", _fast_gemm, _rb.gemm, _make_gemm, GEMM_SIZES),
+    Case(
+        "mlp_blas_step",
+        "mlp_blas",
+        _fast_mlp_blas_step,
+        _rmb.mlp_blas_step,
+        _make_mlp_blas_step,
+        MLP_BLAS_SIZES,
+    ),
     Case(
         "mlp_forward float32 x",
         "mlp",

@@ -8,9 +8,11 @@ into ``out``; the compiled kernel of the same name must agree with it (float64 t
 
 from .activations import *  # noqa: F403
 from .affine import *  # noqa: F403
+from .blas import *  # noqa: F403
 from .checks import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .mlp import *  # noqa: F403
+from .mlp_blas import *  # noqa: F403
 from .optim import *  # noqa: F403
 from .pool import *  # noqa: F403
 from .regularization import *  # noqa: F403

@@ -1,0 +1,72 @@
+"""A whole ReLU MLP training step through BLAS in one compiled call (batches of 5 to ~100 samples).
+
+The products are NumPy's own BLAS (``blas.gemm``, the very calls ``np.dot`` makes) and the passes
+between them the kernels the layers use, in the order the layers run them: the numbers are those of
+the layers run one by one (fused.mlp.SmallBatchMLP compares them in its tests), without the Python
+between the calls (at batch 32 that Python cost as much as the products here).
+
+Layers as in kernels/mlp.py: ``Ws[l]`` (D_l, D_{l+1}), ``bs[l]``, ``hs[l]`` (N, D_{l+1}) the outputs
+(ReLU for l < L-1), ``ds[l]`` the gradients of ``hs[l]``, ``dWs``, ``dbs``; ``y`` the softmax.
+"""
+
+from .._jit import jit
+from . import rules
+from .affine import bias_backward, bias_forward, bias_relu_forward, relu_bias_backward
+from .blas import gemm
+from .checks import all_finite
+from .softmax_ce import softmax_ce_backward, softmax_ce_forward
+from .sparse_input import compact_rows
+
+DONE, NOT_FINITE, SPARSE = 0, 1, 2  # what mlp_blas_step returns beside the loss
+
+
+@jit
+def _bias_from(src, b, out, relu):
+    """out = src + b, then ReLU if ``relu`` (kernels/affine's bias_forward and bias_relu_forward, into
+    another array)."""
+    n, m = out.shape
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = rules.relu(src[i, j] + b[j]) if relu else src[i, j] + b[j]
+
+
+@jit
+def mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit):
+    """Forward, softmax cross-entropy against labels t, backward: every dW, db. Returns ``(loss,
+    code)``; only these arrays are written, and for a code other than DONE nothing else ran:
+
+    - SPARSE: x is sparse enough for the first layer's list of nonzeros (``limit`` >= 0: the density
+      up to which it lists, as fused.affine.SparseInputAffine decides; the list, into idx/val/ptr,
+      stops as soon as it is too dense), or the list met a NaN/inf: the caller runs the layers.
+    - NOT_FINITE: x W1 holds NaN or inf (x's, W1's or an overflow's: the caller looks at x).
+
+    ``addr``: NumPy's cblas_?gemm for the dtype (blas.address)."""
+    if limit >= 0 and compact_rows(x, idx, val, ptr, limit) != -1:
+        return 0.0, SPARSE
+    n_layers = len(Ws)
+    # x W1 into ds[0] (scratch until the backward): hs[0] is what the layers hold from the last step,
+    # and a refused call must leave it. Then hs[0] = x W1 + b1 (ReLU'd), as bias_relu_forward makes it.
+    gemm(addr, x, False, Ws[0], False, ds[0])
+    if not all_finite(ds[0].ravel()):
+        return 0.0, NOT_FINITE
+    _bias_from(ds[0], bs[0], hs[0], n_layers > 1)
+    for l in range(1, n_layers):
+        gemm(addr, hs[l - 1], False, Ws[l], False, hs[l])
+        if l < n_layers - 1:
+            bias_relu_forward(hs[l], bs[l])
+        else:
+            bias_forward(hs[l], bs[l])
+    loss = softmax_ce_forward(hs[-1], t, y)
+    softmax_ce_backward(1.0, y, t, ds[-1])
+    for l in range(n_layers - 1, -1, -1):
+        g = ds[l]
+        if l < n_layers - 1:
+            relu_bias_backward(g, hs[l], dbs[l])  # masks g in place
+        else:
+            bias_backward(g, dbs[l])
+        if l > 0:  # (two call sites: the first layer's input is x, the others' the layers' outputs)
+            gemm(addr, hs[l - 1], True, g, False, dWs[l])
+            gemm(addr, g, False, Ws[l], True, ds[l - 1])
+        else:
+            gemm(addr, x, True, g, False, dWs[0])
+    return loss, DONE

@@ -1,0 +1,147 @@
+"""A ReLU MLP's training step at batches above SMALL_BATCH and below LAYOUT_MIN_ROWS runs as one
+compiled call through NumPy's BLAS (kernels/mlp_blas.py) when the batch is dense: the numbers, the
+layers' attributes and the refusals must be those of the layers run one by one."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from test_failed_calls import assert_unchanged, snapshot
+
+from fastbp import config
+from fastbp import layers as L
+from fastbp._blas_lib import address
+from fastbp.fused import mlp as fused_mlp
+from fastbp.kernels import mlp_blas
+from fastbp.nets import MultiLayerNet, Sequential, TwoLayerNet
+from fastbp.optimizer import SGD
+
+pytestmark = pytest.mark.skipif(not address(np.float64), reason="NumPy's BLAS is not scipy-openblas here")
+
+NETS = {
+    "two": lambda dt: TwoLayerNet(784, 50, 10, dtype=dt),
+    "multi": lambda dt: MultiLayerNet(784, [100, 100, 100], 10, dtype=dt),
+    "odd": lambda dt: MultiLayerNet(30, [7, 13], 4, dtype=dt),
+    "images": lambda dt: Sequential(
+        [
+            L.Affine(np.random.randn(784, 20).astype(dt) * 0.05, np.zeros(20, dt)),
+            L.Relu(),
+            L.Affine(np.random.randn(20, 10).astype(dt) * 0.3, np.zeros(10, dt)),
+        ],
+        input_shape=(1, 28, 28),
+    ),  # fmt: skip
+}
+
+
+def pair(name, dtype):
+    np.random.seed(0)
+    a = NETS[name](dtype)
+    np.random.seed(0)
+    return a, NETS[name](dtype)
+
+
+def batch(rng, net, n, dtype, sparse):
+    shape = (n, 1, 28, 28) if net._sample_shape == (1, 28, 28) else (n, net.params["W1"].shape[0])
+    x = rng.random(shape)
+    if sparse:
+        x[x < 0.8] = 0
+    return x.astype(dtype), rng.integers(0, net.output_size, n)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How many compiled steps ran (and of them, how many went on to the end)."""
+    seen = {"calls": 0, "done": 0}
+    real = mlp_blas.mlp_blas_step
+
+    def step(*args):
+        loss, code = real(*args)
+        seen["calls"] += 1
+        seen["done"] += code == mlp_blas.DONE
+        return loss, code
+
+    monkeypatch.setattr(fused_mlp._mlp_blas, "mlp_blas_step", step)
+    return seen
+
+
+def layers_one_by_one(monkeypatch, on):
+    monkeypatch.setattr(config, "LAYOUT_MIN_ROWS", config.LAYOUT_MIN_ROWS if not on else 0)
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_steps_are_the_layers_one_by_one_bit_for_bit(monkeypatch, counted, name, dtype):
+    a, b = pair(name, dtype)
+    oa, ob = SGD(0.1), SGD(0.1)
+    rng = np.random.default_rng(1)
+    sizes = [config.SMALL_BATCH + 1, 32, 100, 7, config.LAYOUT_MIN_ROWS - 1, 3, 16]
+    for i, n in enumerate(sizes * 2):
+        x, t = batch(rng, a, n, dtype, sparse=i % 5 == 4)
+        layers_one_by_one(monkeypatch, False)
+        la = a.train_step(x, t, oa)
+        ga = {k: v.copy() for k, v in a.gradient(x, t).items()}
+        layers_one_by_one(monkeypatch, True)  # b: the layers one by one (no compiled step at any batch)
+        gb = b.gradient(x, t)
+        lb = b.loss_layer.loss
+        ob.update(b.params, gb)
+        gb = b.gradient(x, t)
+        assert la == lb, (i, n)
+        for k in b.params:
+            assert_array_equal(a.params[k], b.params[k], err_msg=f"{k} at step {i}")
+            assert_array_equal(ga[k], gb[k], err_msg=f"d{k} at step {i}")
+        for key, layer in b.layers.items():  # the attributes the book's scripts read
+            for attr in ("x", "out", "mask"):
+                if getattr(layer, attr, None) is not None:
+                    assert_array_equal(getattr(a.layers[key], attr), getattr(layer, attr), err_msg=key + attr)
+    assert counted["done"] > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_nan_or_inf_in_x_is_refused_naming_it_and_changes_nothing(counted, dtype, value):
+    a, _ = pair("two", dtype)
+    opt = SGD(0.1)
+    rng = np.random.default_rng(2)
+    for _ in range(2):
+        a.train_step(*batch(rng, a, 32, dtype, False), opt)
+    x, t = batch(rng, a, 32, dtype, False)
+    x[31, 700] = value
+    before = snapshot(a, opt)
+    for call in (lambda: a.train_step(x, t, opt), lambda: a.gradient(x, t)):
+        with pytest.raises(ValueError, match=r"x contains NaN or inf \(first at index \(31, 700\)\)"):
+            call()
+        assert_unchanged(before, snapshot(a, opt))
+    assert counted["calls"] >= 4
+
+
+def test_a_nonfinite_weight_takes_the_layers_and_numpys_numbers(monkeypatch):
+    a, b = pair("two", np.float64)
+    for net in (a, b):
+        net.params["W1"][5, 3] = np.inf
+    x, t = batch(np.random.default_rng(3), a, 20, np.float64, False)
+    layers_one_by_one(monkeypatch, False)
+    with np.errstate(all="ignore"):
+        ga = a.gradient(x, t)
+        layers_one_by_one(monkeypatch, True)
+        gb = b.gradient(x, t)
+    for k in gb:
+        assert_array_equal(ga[k], gb[k])
+
+
+def test_without_numpys_blas_the_layers_run(monkeypatch, counted):
+    monkeypatch.setattr(fused_mlp, "_ADDRESS", {"d": 0, "f": 0})
+    a, b = pair("two", np.float64)
+    x, t = batch(np.random.default_rng(4), a, 20, np.float64, False)
+    ga, gb = a.gradient(x, t), b.gradient(x, t)
+    for k in gb:
+        assert_array_equal(ga[k], gb[k])
+    assert counted["calls"] == 0
+
+
+@pytest.mark.parametrize("sizes, n", [((30, [1, 5], 3), 20), ((1, [5], 3), 20), ((30, [5], 3), 1)])
+def test_a_dimension_of_one_takes_the_layers(monkeypatch, counted, sizes, n):
+    monkeypatch.setattr(config, "SMALL_BATCH", 0)  # (batch 1 above it too)
+    np.random.seed(0)
+    net = MultiLayerNet(*sizes)
+    x, t = np.random.rand(n, sizes[0]), np.arange(n) % 3
+    net.gradient(x, t)
+    assert counted["calls"] == 0  # (NumPy makes a product with a dimension of 1 by gemv)
