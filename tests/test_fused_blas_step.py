@@ -68,9 +68,10 @@ def layers_one_by_one(monkeypatch, on):
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, "mixed"])  # mixed: float32 x, float64 network
 def test_steps_are_the_layers_one_by_one_bit_for_bit(monkeypatch, counted, name, dtype):
-    a, b = pair(name, dtype)
+    a, b = pair(name, np.float64 if dtype == "mixed" else dtype)
+    dtype = np.float32 if dtype == "mixed" else dtype
     oa, ob = SGD(0.1), SGD(0.1)
     rng = np.random.default_rng(1)
     sizes = [config.SMALL_BATCH + 1, 32, 100, 7, config.LAYOUT_MIN_ROWS - 1, 3, 16]
@@ -95,10 +96,11 @@ def test_steps_are_the_layers_one_by_one_bit_for_bit(monkeypatch, counted, name,
     assert counted["done"] > 0
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, "mixed"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_a_nan_or_inf_in_x_is_refused_naming_it_and_changes_nothing(counted, dtype, value):
-    a, _ = pair("two", dtype)
+    a, _ = pair("two", np.float64 if dtype == "mixed" else dtype)
+    dtype = np.float32 if dtype == "mixed" else dtype
     opt = SGD(0.1)
     rng = np.random.default_rng(2)
     for _ in range(2):
@@ -110,7 +112,7 @@ def test_a_nan_or_inf_in_x_is_refused_naming_it_and_changes_nothing(counted, dty
         with pytest.raises(ValueError, match=r"x contains NaN or inf \(first at index \(31, 700\)\)"):
             call()
         assert_unchanged(before, snapshot(a, opt))
-    assert counted["calls"] >= 4
+    assert counted["calls"] >= 2  # (the good steps; a float32 batch is refused as it is converted)
 
 
 def test_a_nonfinite_weight_takes_the_layers_and_numpys_numbers(monkeypatch):

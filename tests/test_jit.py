@@ -14,16 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 STEP = """
 import json, numpy as np, numba
 from fastbp.nets import TwoLayerNet
-from fastbp.kernels import activations, affine, checks, mlp, softmax_ce
+from fastbp.kernels import activations, affine, blas, checks, mlp, mlp_blas, softmax_ce
 for dtype in (np.float64, np.float32):
     np.random.seed(0)
     net = TwoLayerNet(20, 8, 3, dtype=dtype)
-    for n in (3, 40):  # the compiled small-batch path and the layered BLAS path
+    for n in (3, 40, 130):  # the compiled loops, one compiled call through BLAS, the layers in BLAS
         x, t = np.random.rand(n, 20).astype(np.float32), (np.arange(n) % 3).astype(np.uint8)
         for _ in range(2):
             net.gradient(x, t)  # (float32 x: the book's MNIST arrays)
             net.gradient(x.astype(dtype), t)
-kernels = {m.__name__ + "." + k: getattr(m, k) for m in (activations, affine, checks, mlp, softmax_ce)
+modules = (activations, affine, blas, checks, mlp, mlp_blas, softmax_ce)
+kernels = {m.__name__ + "." + k: getattr(m, k) for m in modules
            for k in dir(m) if isinstance(getattr(m, k), numba.core.registry.CPUDispatcher)}
 stats = {name: [len(d.signatures), sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values())]
          for name, d in kernels.items()}
@@ -51,7 +52,7 @@ def test_kernels_are_cached_on_disk_and_compile_once_per_dtype(tmp_path):
     for name, (n_sigs, _, _) in used.items():
         limit = 3 if name in reads_x else 2
         assert n_sigs <= limit, f"{name} compiled {n_sigs} times for two dtypes"
-    assert "fastbp.kernels.mlp.mlp_step" in used
+    assert "fastbp.kernels.mlp.mlp_step" in used and "fastbp.kernels.mlp_blas.mlp_blas_step" in used
     warm = run_step(tmp_path)
     loaded = {name: v for name, v in warm.items() if v[0] > 0}  # helpers inlined into callers load nothing
     assert "fastbp.kernels.affine.bias_forward" in loaded and "fastbp.kernels.mlp.mlp_step" in loaded

@@ -82,3 +82,19 @@ def test_training_ends_as_with_the_usual_layout_only(fresh, monkeypatch, make, d
         assert_array_equal(bits(runs[0][k]), bits(runs[1][k]), err_msg=k)
     if not any(v == "other" for v in products.chosen().values()):
         pytest.skip("this BLAS sums every shape here otherwise in the other layout: none was tried")
+
+
+@pytest.mark.parametrize("dtype, shape", [(np.float64, (500, 1000, 13)), (np.float32, (128, 300, 7))])
+def test_a_first_product_that_is_exact_proves_nothing(fresh, dtype, shape):
+    """A weight of zeros (logistic regression's start) makes the first product exact in any summation
+    order; the layouts of these shapes sum differently with OpenBLAS here: no call may give other bits
+    than np.dot's, then or later."""
+    n, d, m = shape
+    rng = np.random.default_rng(5)
+    owner = Affine(np.zeros((d, m), dtype), np.zeros(m, dtype))
+    for call in range(2 * config.LAYOUT_TRIALS + 4):
+        x = rng.standard_normal((n, d)).astype(dtype)
+        out = np.empty((n, m), dtype)
+        products.forward(owner, x, owner.W, out)
+        assert_array_equal(bits(out), bits(np.dot(x, owner.W)), err_msg=f"call {call}")
+        owner.W[...] = rng.standard_normal((d, m))  # (the weights move on)

@@ -26,11 +26,13 @@ from .. import _checks as _chk
 from ..kernels import mlp as _mlp
 from ..kernels import mlp_blas as _mlp_blas
 from ..kernels import softmax_ce as _sce
+from ..kernels.checks import copy_all_finite as _copy_all_finite
 from ..layers.loss import SoftmaxWithLoss
 from .base import Fused
 
 _ADDRESS: dict = {}  # dtype code -> NumPy's cblas_?gemm (0: none usable), found at first use
-_NO_LIST = (np.zeros(1, np.int32), np.zeros(1), np.zeros(2, np.int64))  # (no list is made: limit < 0)
+# (no list is made: limit < 0) per dtype code, so that one compiled signature serves both cases
+_NO_LIST = {c: (np.zeros(1, np.int32), np.zeros(1, c), np.zeros(2, np.int64)) for c in "fd"}
 
 
 class _Loops(NamedTuple):
@@ -128,7 +130,8 @@ class SmallBatchMLP(Fused):
         c = self._arrays(n, dt) if small else None
         if (
             not small and grad and t is not None and t.ndim == 1 and not config.BOOK_LOSS
-            and n < config.LAYOUT_MIN_ROWS and not self._sparse and x.dtype == dt
+            and n < config.LAYOUT_MIN_ROWS and not self._sparse
+            and (x.dtype == dt or (x.dtype == np.float32 and self.takes_float32))
         ):  # fmt: skip
             loss = self._blas_step(x, t, n, dt)
             if loss is not None:
@@ -213,9 +216,17 @@ class SmallBatchMLP(Fused):
             return None  # (a product with a dimension of 1 is one NumPy makes with gemv)
         shape = x.shape
         x = x if x.ndim == 2 else x.reshape(n, -1)
+        if x.dtype != dt:  # a float32 batch for float64 weights: BLAS takes it converted, as the first
+            # layer would convert it, checked as it is copied, into a buffer the layer does not hold
+            buf = self._buffer("x", x.shape, dt)
+            if buf is self.affines[0].x:
+                buf = self._buffer("x'", x.shape, dt)
+            if not _copy_all_finite(x.reshape(-1), buf.reshape(-1)):
+                _chk.finite_input(x.reshape(shape))  # raises, naming the index
+            x = buf
         limit = first._limit(x)
         if limit is None:
-            idx, val, ptr, limit = *_NO_LIST, -1.0
+            idx, val, ptr, limit = *_NO_LIST[dt.char], -1.0
         else:  # (the first layer's own buffers for its list, as its forward would use them)
             idx, val = first._buffer("idx", (x.size,), np.int32), first._buffer("val", (x.size,), dt)
             ptr = first._buffer("ptr", (n + 1,), np.int64)

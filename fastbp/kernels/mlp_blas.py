@@ -44,14 +44,17 @@ def mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit)
     if limit >= 0 and compact_rows(x, idx, val, ptr, limit) != -1:
         return 0.0, SPARSE
     n_layers = len(Ws)
+    # The transpose flags as computed booleans: literal True/False would make Numba compile gemm once
+    # per combination of them.
+    no, yes = n_layers < 0, n_layers > 0
     # x W1 into ds[0] (scratch until the backward): hs[0] is what the layers hold from the last step,
     # and a refused call must leave it. Then hs[0] = x W1 + b1 (ReLU'd), as bias_relu_forward makes it.
-    gemm(addr, x, False, Ws[0], False, ds[0])
+    gemm(addr, x, no, Ws[0], no, ds[0])
     if not all_finite(ds[0].ravel()):
         return 0.0, NOT_FINITE
     _bias_from(ds[0], bs[0], hs[0], n_layers > 1)
     for l in range(1, n_layers):
-        gemm(addr, hs[l - 1], False, Ws[l], False, hs[l])
+        gemm(addr, hs[l - 1], no, Ws[l], no, hs[l])
         if l < n_layers - 1:
             bias_relu_forward(hs[l], bs[l])
         else:
@@ -65,8 +68,8 @@ def mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit)
         else:
             bias_backward(g, dbs[l])
         if l > 0:  # (two call sites: the first layer's input is x, the others' the layers' outputs)
-            gemm(addr, hs[l - 1], True, g, False, dWs[l])
-            gemm(addr, g, False, Ws[l], True, ds[l - 1])
+            gemm(addr, hs[l - 1], yes, g, no, dWs[l])
+            gemm(addr, g, no, Ws[l], yes, ds[l - 1])
         else:
-            gemm(addr, x, True, g, False, dWs[0])
+            gemm(addr, x, yes, g, no, dWs[0])
     return loss, DONE

@@ -22,8 +22,10 @@ class TrainStep:
         then still hold an earlier step's (call ``gradient`` to see them). (It declines parameters
         bound to one array twice; a batch ``x`` that is a view of a weight is the user's to avoid.)
         """
-        # (asked only where it could fold: the batch size, before the checks, which read it properly)
-        small = getattr(x, "shape", (0,))[:1] <= (config.SMALL_BATCH,)
+        # Asked only where SGD could fold: a batch of up to SMALL_BATCH samples. (A peek before the
+        # checks: x may be anything yet; anything without a shape is asked, and the checks decide.)
+        rows = getattr(x, "shape", None)
+        small = not rows or rows[0] <= config.SMALL_BATCH
         node = self._sgd_node(optimizer) if small else None
         with self._entered("train_step"):
             x = self._x(x, "train_step")
