@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-__all__ = ["address"]
+__all__ = ["address", "threads"]
 
 _SYMBOLS = {"d": "scipy_cblas_dgemm64_", "f": "scipy_cblas_sgemm64_"}
 
@@ -40,3 +40,19 @@ def address(dtype) -> int:
     if lib is None or char not in _SYMBOLS:
         return 0
     return ctypes.cast(getattr(lib, _SYMBOLS[char]), ctypes.c_void_p).value or 0
+
+
+@functools.cache
+def _get_num_threads():
+    lib = _library()
+    f = getattr(lib, "scipy_openblas_get_num_threads64_", None) if lib is not None else None
+    if f is not None:
+        f.restype, f.argtypes = ctypes.c_int, []
+    return f
+
+
+def threads() -> int:
+    """How many threads NumPy's BLAS uses now (0 when that BLAS is not the one found here): the order
+    in which OpenBLAS sums a product can depend on it."""
+    f = _get_num_threads()
+    return f() if f is not None else 0

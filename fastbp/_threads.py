@@ -59,6 +59,9 @@ def set_num_threads(n: int) -> None:
     _pending = False
     _blas_limit(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    from .layers import products
+
+    products.forget()  # (the layouts were checked at the old thread count; where it cannot be read)
 
 
 def get_num_threads() -> int:

@@ -9,8 +9,10 @@ the trees a few times, and compare the minima:
     PYTHONPATH=/path/to/new/tree python scripts/step_ab.py new_1.json
     ...
 
-``--batches`` (default 1,32,100,1000) chooses the batch sizes. Only the networks' public surface is
-used, so any fastbp version since the first runs it.
+``--batches`` (default 1,32,100,1000) chooses the batch sizes; ``--data uniform`` takes uniform noise
+of the same shape instead of the images (dense input); ``--one-call`` times ``net.train_step(x, t,
+opt)`` where the tree has it (the same parameters; else the two calls). Only the networks' public
+surface is used, so any fastbp version since the first runs it.
 """
 
 import argparse
@@ -33,8 +35,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="JSON file: {case: microseconds}")
     p.add_argument("--batches", default="1,32,100,1000")
+    p.add_argument("--data", choices=("mnist", "uniform"), default="mnist")
+    p.add_argument("--one-call", action="store_true", help="net.train_step where the tree has it")
     args = p.parse_args()
     (x, t), _ = load_embedded_mnist()
+    if args.data == "uniform":
+        x = np.random.default_rng(1).random(x.shape)
     res = {}
     for name, make in NETS.items():
         for dt in (np.float64, np.float32):
@@ -45,6 +51,11 @@ def main():
 
                 def step(net=net, opt=opt, xb=xb, tb=tb):
                     opt.update(net.params, net.gradient(xb, tb))
+
+                if args.one_call and hasattr(net, "train_step"):
+
+                    def step(net=net, opt=opt, xb=xb, tb=tb):  # noqa: F811
+                        net.train_step(xb, tb, opt)
 
                 reps = max(1, 20000 // (n + 20))
                 step()

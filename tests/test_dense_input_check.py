@@ -112,3 +112,28 @@ def test_a_product_not_finite_for_another_reason_is_numpys(name, dtype, case):
     assert_allclose(losses[0], losses[1], **tol)
     for k in want:  # NaN where NumPy has NaN, inf where it has inf (assert_allclose compares those exactly)
         assert_allclose(got[k], want[k], **tol)
+
+
+@pytest.mark.parametrize("n", [200, 40])  # the layers in BLAS; the one-call step (or, sparse, the layers)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_an_image_batch_in_float32_is_refused_naming_its_own_index_and_changes_nothing(n, sparse):
+    """A float32 image batch into a float64 Sequential: flattened, not converted into the first
+    layer's buffer, before it is checked."""
+    np.random.seed(0)
+    net = Sequential(
+        [L.Affine(np.random.randn(784, 50) * 0.05, np.zeros(50)), L.Relu(),
+         L.Affine(np.random.randn(50, 10) * 0.3, np.zeros(10))], input_shape=(1, 28, 28),
+    )  # fmt: skip
+    opt = SGD(0.1)
+    r = np.random.default_rng(7)
+    x = r.random((n, 1, 28, 28)).astype(np.float32)
+    if sparse:
+        x[x < 0.8] = 0
+    t = r.integers(0, 10, n)
+    opt.update(net.params, net.gradient(x, t))
+    x = x.copy()
+    x[2, 0, 14, 0] = np.nan
+    before = snapshot(net, opt)
+    with pytest.raises(ValueError, match=r"x contains NaN or inf \(first at index \(2, 0, 14, 0\)\)"):
+        net.gradient(x, t)
+    assert_unchanged(before, snapshot(net, opt))

@@ -108,7 +108,10 @@ class SparseInputAffine(Fused):
     def _forward(self, x):
         a = self.affine
         W = a.W
-        x2 = x if x.ndim == 2 and _widens(x, W) else a.rows(x)  # (a float32 batch: listed as it is)
+        # (a float32 batch is listed as it is, an image batch flattened first: nothing is converted
+        # into the layer's buffers before the batch is checked)
+        flat = x if x.ndim == 2 or not x.flags.c_contiguous else x.reshape(x.shape[0], -1)
+        x2 = flat if flat.ndim == 2 and _widens(flat, W) else a.rows(x)
         self._csr = None
         status = -1  # compact_rows' answer; -1 also when it was not asked, -3: listed, but W has NaN/inf
         limit = self._limit(x2)

@@ -16,6 +16,7 @@ the CPU and BLAS, so it is measured per shape, in the process, on the first call
 
 So a layout is only ever a choice of speed, never of numbers.
 
+The order BLAS sums in may also depend on its thread count: each count is a shape of its own.
 Batches under ``config.LAYOUT_MIN_ROWS`` rows take the usual layout at once. The copy's scratch is the
 calling layer's buffer (``owner``): a network belongs to one thread; the choices are shared.
 """
@@ -26,7 +27,7 @@ import time
 
 import numpy as np
 
-from .. import config
+from .. import _blas_lib, config
 from ..kernels.affine import transpose_into
 
 
@@ -40,7 +41,7 @@ class _Trial:
         self.keep, self.usual, self.other, self.calls = None, np.inf, np.inf, 0
 
 
-_TRIALS: dict = {}  # (kind, dtype code, rows, depth, width) -> _Trial
+_TRIALS: dict = {}  # (kind, dtype code, rows, depth, width, BLAS threads) -> _Trial
 
 
 def forward(owner, x, W, out) -> None:
@@ -49,8 +50,8 @@ def forward(owner, x, W, out) -> None:
     if n < config.LAYOUT_MIN_ROWS:
         np.dot(x, W, out=out)
         return
-    _run(("xW", x.dtype.char, n, x.shape[1], W.shape[1]), lambda: np.dot(x, W, out=out),
-         lambda: _other(owner, "xW^T", W.T, x.T, out), out)  # fmt: skip
+    key = ("xW", x.dtype.char, n, x.shape[1], W.shape[1], _blas_lib.threads())
+    _run(key, lambda: np.dot(x, W, out=out), lambda: _other(owner, "xW^T", W.T, x.T, out), out)
 
 
 def weight_grad(owner, x, g, dW) -> None:
@@ -59,8 +60,8 @@ def weight_grad(owner, x, g, dW) -> None:
     if n < config.LAYOUT_MIN_ROWS:
         np.dot(x.T, g, out=dW)
         return
-    _run(("xTg", x.dtype.char, n, x.shape[1], g.shape[1]), lambda: np.dot(x.T, g, out=dW),
-         lambda: _other(owner, "dW^T", g.T, x, dW), dW)  # fmt: skip
+    key = ("xTg", x.dtype.char, n, x.shape[1], g.shape[1], _blas_lib.threads())
+    _run(key, lambda: np.dot(x.T, g, out=dW), lambda: _other(owner, "dW^T", g.T, x, dW), dW)
 
 
 def _other(owner, key, a, b, out):
@@ -79,20 +80,20 @@ def _run(key, usual, other, out) -> None:
         trial = _TRIALS[key] = _Trial()
         if not _agree(*key):
             trial.keep = False  # (BLAS sums in another order there: the numbers decide, not speed)
-    if trial.keep is None:  # timing: each call runs both, so the result is the usual one's whatever
-        use_other = trial.calls % 2 == 1  # the other gives (a mismatch on this data ends it too)
+    if trial.keep is None:  # timing: each call runs both, and the caller gets the usual one's bits
+        use_other = trial.calls % 2 == 1
         start = time.perf_counter()
         (other if use_other else usual)()
         seconds = time.perf_counter() - start
         kept = out.copy()
         (usual if use_other else other)()
         if not np.array_equal(kept.view(_BITS[out.itemsize]), out.view(_BITS[out.itemsize])):
-            trial.keep = False
+            trial.keep = False  # (a mismatch on this data ends it too)
         if use_other:
             trial.other = min(trial.other, seconds)
-            usual()  # (out holds the other's: the usual one's bits are what the caller gets)
         else:
             trial.usual = min(trial.usual, seconds)
+            np.copyto(out, kept)  # (out holds the other's)
         trial.calls += 1
         if trial.keep is None and trial.calls >= 2 * config.LAYOUT_TRIALS:
             trial.keep = bool(trial.other <= config.LAYOUT_MIN_GAIN * trial.usual)
@@ -100,7 +101,7 @@ def _run(key, usual, other, out) -> None:
     usual()
 
 
-def _agree(kind, char, n, d, m) -> bool:
+def _agree(kind, char, n, d, m, threads) -> bool:
     """Whether both layouts give the same bits for this shape, asked of random operands (a product of
     zeros or of small integers would be exact in any summation order, and prove nothing): the order
     BLAS sums in depends on the shape, dtype and code path, not on the values."""
@@ -120,7 +121,8 @@ _BITS = {8: np.uint64, 4: np.uint32, 2: np.uint16}
 
 
 def chosen() -> dict:
-    """The layouts chosen so far: ``{(kind, dtype code, rows, depth, width): "usual" | "other"}``
+    """The layouts chosen so far: ``{(kind, dtype code, rows, depth, width, BLAS threads): "usual" |
+    "other"}``
     (kind ``xW`` for x W, ``xTg`` for x^T g); shapes still being timed are left out."""
     return {k: ("other" if t.keep else "usual") for k, t in list(_TRIALS.items()) if t.keep is not None}
 
