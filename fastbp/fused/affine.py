@@ -132,7 +132,7 @@ class SparseInputAffine(Fused):
                     _chk.finite_input(x2)
                 x2 = a.rows(x2)
             else:  # the copy checks as it goes, into a buffer the last pass's layer does not hold
-                buf = self._spare("x", x2.shape, W.dtype, a.x, x2)
+                buf = a._spare("x", x2.shape, W.dtype, a.x, x2)
                 if not copy_all_finite(x2.reshape(-1), buf.reshape(-1)):
                     raise _chk.nonfinite_input(x2.reshape(x.shape))
                 x2 = buf
@@ -154,7 +154,7 @@ class SparseInputAffine(Fused):
                 out = a.out_buffer(x2)
                 products.forward(a, x2, W, out)
             else:
-                out = self._spare("out", (x2.shape[0], W.shape[1]), W.dtype, a._out, x2)
+                out = a._spare("out", (x2.shape[0], W.shape[1]), W.dtype, a._out, x2)
                 try:
                     products.forward(a, x2, W, out)
                 except RuntimeWarning:  # (warnings made errors): the refusal first, if x is to blame
@@ -167,13 +167,6 @@ class SparseInputAffine(Fused):
         if relu:
             self.relu.record(out)
         return out
-
-    def _spare(self, key, shape, dtype, held, apart):
-        """The affine layer's buffer ``key`` (never memory ``apart`` lies in), or its twin when the layer
-        holds that one from the last pass as ``held``: written before a check that may refuse."""
-        a = self.affine
-        buf = a._buffer_apart(key, shape, dtype, apart)
-        return a._buffer_apart(key + "~", shape, dtype, apart) if buf is held else buf
 
     def _backward(self, dout, needs_dx=True):
         a = self.affine

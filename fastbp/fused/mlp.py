@@ -48,6 +48,7 @@ class _Loops(NamedTuple):
     dbs: tuple
     y: np.ndarray
     row: np.ndarray  # scratch for FOLD_ROWS rows of dW of the widest layer (the SGD-folded step)
+    gemm: bool  # every product has both dimensions over 1 (the one-call BLAS step makes np.dot's)
 
 
 class SmallBatchMLP(Fused):
@@ -78,6 +79,7 @@ class SmallBatchMLP(Fused):
         self._stepped = False  # the last forward already ran the backward (for dout = 1)
         self._recorded = None  # the _Loops the layers' attributes were last recorded from
         self._sparse = False  # the last batch through BLAS was listed: start with the layers next time
+        self._lists = hasattr(self.body[0], "_limit")  # the first layer decides on a list of nonzeros
 
     @property
     def takes_float32(self) -> bool:
@@ -116,7 +118,8 @@ class SmallBatchMLP(Fused):
         dbs = tuple(self._buffer(f"db{i}", b.shape, dt) for i, b in enumerate(bs))
         y = self._buffer("y", (n, Ws[-1].shape[1]), dt)
         row = self._buffer("row", (_mlp.FOLD_ROWS * max(W.shape[1] for W in Ws),), dt)
-        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row)
+        gemm = min(min(W.shape) for W in Ws) > 1  # (a product with a dimension of 1: NumPy uses gemv)
+        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm)
 
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
@@ -210,20 +213,18 @@ class SmallBatchMLP(Fused):
         addr = _ADDRESS.get(dt.char)
         if addr is None:
             addr = _ADDRESS[dt.char] = _blas_lib.address(dt)
-        c = self._arrays(n, dt) if addr else None
-        first = self.body[0]
-        if c is None or n < 2 or min(min(W.shape) for W in c.Ws) < 2 or not hasattr(first, "_limit"):
-            return None  # (a product with a dimension of 1 is one NumPy makes with gemv)
+        c = self._arrays(n, dt) if addr and self._lists else None
+        if c is None or n < 2 or not c.gemm:
+            return None
         shape = x.shape
         x = x if x.ndim == 2 else x.reshape(n, -1)
         if x.dtype != dt:  # a float32 batch for float64 weights: BLAS takes it converted, as the first
             # layer would convert it, checked as it is copied, into a buffer the layer does not hold
-            buf = self._buffer("x", x.shape, dt)
-            if buf is self.affines[0].x:
-                buf = self._buffer("x'", x.shape, dt)
+            buf = self._spare("x", x.shape, dt, self.affines[0].x, x)
             if not _copy_all_finite(x.reshape(-1), buf.reshape(-1)):
                 _chk.finite_input(x.reshape(shape))  # raises, naming the index
             x = buf
+        first = self.body[0]
         limit = first._limit(x)
         if limit is None:
             idx, val, ptr, limit = *_NO_LIST[dt.char], -1.0

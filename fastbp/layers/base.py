@@ -38,6 +38,12 @@ class Buffers:
             buf = self._buffer(key + "'", shape, dtype)
         return buf
 
+    def _spare(self, key: str, shape: tuple, dtype, held, apart: np.ndarray) -> np.ndarray:
+        """``_buffer_apart``, or its twin when ``held`` (what a layer holds from the last pass) is that
+        buffer: for writing before a check that may refuse the call (a refused call changes nothing)."""
+        buf = self._buffer_apart(key, shape, dtype, apart)
+        return self._buffer_apart(key + "~", shape, dtype, apart) if buf is held else buf
+
 
 class Layer(Buffers):
     """Base of the compiled layers: buffers, and the check of a backward's incoming gradient."""
