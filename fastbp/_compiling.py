@@ -36,6 +36,8 @@ import sys
 import time
 from typing import NamedTuple
 
+from . import _interrupt
+
 __all__ = ["stats", "CompileStats", "install", "announced", "notify", "message", "ESTIMATE_SECONDS"]
 
 log = logging.getLogger("fastbp")
@@ -111,6 +113,7 @@ class _Watch:
             self._depth -= 1
             if self._depth == 0:
                 self.seconds += time.perf_counter() - self._t0
+                _interrupt.raise_if_lost()  # (a Ctrl-C that LLVM's callbacks swallowed: fastbp._interrupt)
 
 
 _watch: _Watch | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import sys
 
+from .. import _interrupt
 from . import parser as _parser
 from .checks import UsageError
 from .tools import run_bench, run_gradcheck, run_warmup
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
 
         _threads.ensure_applied()  # the command runs fastbp's steps: their thread setting (see _threads)
         try:
-            return COMMANDS[args.command](args, given)
+            with _interrupt.catching():
+                return COMMANDS[args.command](args, given)
         except UsageError as e:
             if not getattr(e, "quiet", False):  # (--distributed: rank 0 alone says it)
                 print(f"{command}: error: {e}", file=sys.stderr)
@@ -78,6 +80,10 @@ def main(argv=None) -> int:
         except OSError as e:  # writing a result failed (disk full, permissions changed meanwhile)
             print(f"{command}: error: {e}", file=sys.stderr)
             return 1
+        except Exception as e:  # after a Ctrl-C: Numba's state, broken by one it swallowed (_interrupt)
+            if _interrupt.seen():
+                raise KeyboardInterrupt from e
+            raise
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130

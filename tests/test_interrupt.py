@@ -1,0 +1,88 @@
+"""Ctrl-C in the command line's commands is never lost (fastbp._interrupt): noted by the commands' own
+SIGINT handler, raised again at the end of a compilation that swallowed it, and a command failing
+after one counts as interrupted."""
+
+import os
+import signal
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from fastbp import _compiling, _interrupt
+from fastbp import cli as fastbp_cli
+
+
+def _ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _swallowed_ctrl_c():
+    """A Ctrl-C that lands where it is dropped (as ctypes drops it in an LLVM callback)."""
+    try:
+        _ctrl_c()
+    except KeyboardInterrupt:
+        pass
+
+
+def _compilation_ends():
+    """A fastbp kernel's compilation starting and ending, as Numba reports it to fastbp._compiling."""
+    watch = _compiling._Watch(lambda: "")
+    watch.announced = True
+    fn = SimpleNamespace(py_func=SimpleNamespace(__module__="fastbp.kernels.affine"))
+    for start in (True, False):
+        watch.notify(SimpleNamespace(data={"dispatcher": fn}, is_start=start))
+
+
+def test_a_ctrl_c_is_raised_noted_and_the_handler_put_back():
+    before = signal.getsignal(signal.SIGINT)
+    with _interrupt.catching():
+        assert not _interrupt.seen()
+        with pytest.raises(KeyboardInterrupt):
+            _ctrl_c()
+        assert _interrupt.seen()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_swallowed_ctrl_c_is_raised_when_the_compilation_ends():
+    with _interrupt.catching():
+        _compilation_ends()  # nothing came: nothing raised
+        _swallowed_ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            _compilation_ends()
+    _compilation_ends()  # outside the commands: Python's own handling, nothing noted
+
+
+def test_a_handler_the_user_set_or_another_thread_is_left_alone():
+    mine = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _interrupt.catching():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, mine)
+    seen = []
+
+    def other():
+        with _interrupt.catching():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    th = threading.Thread(target=other)
+    th.start()
+    th.join()
+    assert seen == [signal.default_int_handler]
+
+
+def test_a_command_failing_after_a_ctrl_c_exits_130_as_interrupted(monkeypatch, capsys):
+    def broken_by_ctrl_c(args, given):
+        _swallowed_ctrl_c()
+        raise RuntimeError("no compiled object yet")  # what Numba's half-made state gives
+
+    def broken(args, given):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", broken_by_ctrl_c)
+    assert fastbp_cli.main(["gradcheck"]) == 130
+    assert capsys.readouterr().err.strip() == "fastbp gradcheck: interrupted"
+    monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", broken)
+    with pytest.raises(RuntimeError, match="a bug"):  # without a Ctrl-C, a failure is a failure
+        fastbp_cli.main(["gradcheck"])
