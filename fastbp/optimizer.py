@@ -25,6 +25,8 @@ from .reference import kernels as _ref
 
 __all__ = ["np", "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
+_WRITEABLE = operator.attrgetter("flags.writeable")
+
 
 def _hyper(value, name: str, where: str, lo: float = 0.0, hi: float = np.inf, hi_open: bool = False):
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
@@ -206,7 +208,7 @@ class _Plan:
         """``params`` has the same keys in the same order, bound to the very same (writeable) arrays."""
         if tuple(params) != self.keys or not all(map(operator.is_, params.values(), self.ps)):
             return False
-        return all(p.flags.writeable for p in self.ps)  # (made read-only since: the checks say so)
+        return all(map(_WRITEABLE, self.ps))  # (made read-only since: the checks say so)
 
     def matches(self, opt, params, grads) -> bool:
         keys, is_ = self.keys, operator.is_

@@ -1,7 +1,8 @@
 """``Network.train_step(x, t, optimizer)``: one call for ``optimizer.update(net.params, net.gradient(x, t))``,
 returning the batch's loss. With SGD on a ReLU MLP at up to SMALL_BATCH samples the update is folded
-into the backward pass (kernels/mlp.mlp_sgd_step); every path must leave the parameters and the
-optimizer's state bit for bit as the two calls do."""
+into the backward pass (kernels/mlp.mlp_sgd_step), and on a dense batch below LAYOUT_MIN_ROWS into the
+one-call BLAS step (kernels/mlp_blas.py); every path must leave the parameters and the optimizer's
+state bit for bit as the two calls do."""
 
 import threading
 
@@ -60,7 +61,9 @@ def test_sgd_steps_are_the_two_calls_bit_for_bit(name, dtypes, density):
     d, k = a.params["W1"].shape[0], a.output_size
     rng = np.random.default_rng(1)
     # batch sizes through both paths, in turn; enough steps for SGD's probes (config.ROWS_PROBE)
-    sizes = [1, 2, 3, 4, config.SMALL_BATCH + 1, 1, 16] * 6
+    # (and a batch through the layers, whose gradient arrays the SGD is then set up for, then the
+    # one-call BLAS step's again)
+    sizes = [1, 2, 3, 4, config.SMALL_BATCH + 1, 1, 16] * 6 + [config.LAYOUT_MIN_ROWS, 40, 40, 2]
     for i, n in enumerate(sizes):
         x, t = batch(rng, n, d, k, x_dt, density)
         if i == 9:  # a lowered rate, and signed zeros in the weights
@@ -80,7 +83,7 @@ def test_the_fold_runs_and_leaves_the_gradient_arrays_alone():
     x, t = batch(rng, 2, 784, 10, np.float64, 0.2)
     a.train_step(x, t, oa)  # the first sets the optimizer up (two calls)
     dW = a.layers["Affine1"].dW.copy()
-    node = a._sgd_node(oa)
+    node = a._sgd_node(oa, 2)
     assert node is not None and node.folds_sgd(x, t)
     a.train_step(x, t, oa)
     assert_array_equal(a.layers["Affine1"].dW, dW)  # not written: folded
@@ -90,6 +93,37 @@ def test_the_fold_runs_and_leaves_the_gradient_arrays_alone():
     ga, gb = a.gradient(x, t), b.gradient(x, t)
     for k in gb:
         assert_array_equal(ga[k], gb[k])
+
+
+@pytest.mark.parametrize("dtypes", ["float64", "float32", "mixed"])
+def test_the_blas_fold_runs_and_leaves_this_steps_gradients(monkeypatch, dtypes):
+    from fastbp.fused import mlp as fused_mlp
+
+    net_dt, x_dt = {"float64": (np.float64,) * 2, "float32": (np.float32,) * 2,
+                    "mixed": (np.float64, np.float32)}[dtypes]  # fmt: skip
+    if not fused_mlp._blas_lib.address(np.dtype(net_dt)):
+        pytest.skip("NumPy's BLAS is not one the one-call step can call")
+    folded = []
+    real = fused_mlp._mlp_blas.mlp_blas_step
+
+    def step(*args):
+        if args[3][0] is a.params["W1"]:  # (b's gradient takes the step too, with nothing folded)
+            folded.append(len(args[-1]) > 0)  # (modes: empty when no SGD is folded in)
+        return real(*args)
+
+    monkeypatch.setattr(fused_mlp._mlp_blas, "mlp_blas_step", step)
+    a, b = pair(MLPS["multi"], net_dt)
+    oa, ob = OPT.SGD(0.1), OPT.SGD(0.1)
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        x, t = batch(rng, 32, 784, 10, x_dt, 1.0)
+        assert a.train_step(x, t, oa) == two_calls(b, ob, x, t)
+        same(a, b, oa, ob)
+        for name, attr in (("Affine1", "dW"), ("Affine2", "db"), ("Affine4", "dW")):
+            g = getattr(a.layers[name], attr)
+            assert_array_equal(g, getattr(b.layers[name], attr))
+            assert g.dtype == net_dt
+    assert folded == [False, True, True, True, True]  # (the first sets the SGD up: two calls)
 
 
 @pytest.mark.parametrize("opt_name", ["Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"])
@@ -135,15 +169,15 @@ def test_other_networks_take_the_two_calls_and_return_the_loss_with_its_penalty(
         assert b._penalty() > 0  # (the case tests the penalty)
 
 
-@pytest.mark.parametrize("n", [1, 3, 12])
+@pytest.mark.parametrize("n, density", [(1, 0.2), (3, 0.2), (12, 0.2), (40, 1.0)])
 @pytest.mark.parametrize("bad", ["x-nan", "x-inf", "t-range", "t-shape"])
-def test_a_refused_step_names_the_argument_and_changes_nothing(n, bad):
+def test_a_refused_step_names_the_argument_and_changes_nothing(n, density, bad):
     a, _ = pair(MLPS["two"], np.float64)
     opt = OPT.SGD(0.1)
     rng = np.random.default_rng(5)
-    for m in (n, n):  # set up: the next step folds (at small n)
-        a.train_step(*batch(rng, m, 784, 10, np.float64, 0.2), opt)
-    x, t = batch(rng, n, 784, 10, np.float64, 0.2)
+    for m in (n, n):  # set up: the next step folds (at small n, or dense)
+        a.train_step(*batch(rng, m, 784, 10, np.float64, density), opt)
+    x, t = batch(rng, n, 784, 10, np.float64, density)
     if bad.startswith("x"):
         x[n - 1, 700] = np.nan if bad == "x-nan" else np.inf
         match = r"train_step: x contains NaN or inf"
@@ -177,12 +211,13 @@ def test_a_second_thread_is_refused():
         a._busy.release()
 
 
-def test_a_rebound_parameter_or_a_new_optimizer_is_set_up_again():
+@pytest.mark.parametrize("n, density", [(2, 0.2), (9, 1.0)])
+def test_a_rebound_parameter_or_a_new_optimizer_is_set_up_again(n, density):
     a, b = pair(MLPS["two"], np.float64)
     oa, ob = OPT.SGD(0.1), OPT.SGD(0.1)
     rng = np.random.default_rng(7)
     for i in range(6):
-        x, t = batch(rng, 2, 784, 10, np.float64, 0.2)
+        x, t = batch(rng, n, 784, 10, np.float64, density)
         if i == 3:  # the user rebinds a weight, in both the params dict and the layer
             for net in (a, b):
                 W = net.params["W2"].copy() * 0.5
@@ -210,7 +245,8 @@ def test_weight_decay_switched_on_after_the_setup_is_not_folded_away():
         same(a, b, oa, ob)
 
 
-def test_layers_sharing_one_weight_array_take_the_two_calls():
+@pytest.mark.parametrize("n", [2, 9])
+def test_layers_sharing_one_weight_array_take_the_two_calls(n):
     """The fold updates a layer's W before the layer below reads it for its input gradient; layers
     bound to one array must see it as the two calls do (every gradient first)."""
 
@@ -223,7 +259,7 @@ def test_layers_sharing_one_weight_array_take_the_two_calls():
     oa, ob = OPT.SGD(0.1), OPT.SGD(0.1)
     rng = np.random.default_rng(9)
     for _ in range(4):
-        x, t = rng.random((2, 5)), rng.integers(0, 3, 2)
+        x, t = rng.random((n, 5)), rng.integers(0, 3, n)
         assert a.train_step(x, t, oa) == two_calls(b, ob, x, t)
         for k in b.params:
             assert_array_equal(a.params[k], b.params[k], err_msg=k)

@@ -17,6 +17,7 @@ Inputs ``(x, t)``; outputs ``(loss, scores)`` -- the scores are a side output, s
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +34,7 @@ from .base import Fused
 _ADDRESS: dict = {}  # dtype code -> NumPy's cblas_?gemm (0: none usable), found at first use
 # (no list is made: limit < 0) per dtype code, so that one compiled signature serves both cases
 _NO_LIST = {c: (np.zeros(1, np.int32), np.zeros(1, c), np.zeros(2, np.int64)) for c in "fd"}
+_NO_SGD = np.zeros(0, np.int64)  # the one-call BLAS step's SGD modes when no update is folded in
 
 
 class _Loops(NamedTuple):
@@ -49,6 +51,10 @@ class _Loops(NamedTuple):
     y: np.ndarray
     row: np.ndarray  # scratch for FOLD_ROWS rows of dW of the widest layer (the SGD-folded step)
     gemm: bool  # every product has both dimensions over 1 (the one-call BLAS step makes np.dot's)
+    params: tuple  # (W1, b1, W2, b2, ...): what a folded SGD updates, in the order of its modes
+    grads: tuple  # (dW1, db1, dW2, db2, ...): the gradients the two calls would hand the SGD
+    lists: tuple  # (idx, val, ptr): the first layer's buffers for its list of nonzeros (the one-call
+    # BLAS step probes the batch into them), or dummies where the step takes no list
 
 
 class SmallBatchMLP(Fused):
@@ -119,7 +125,15 @@ class SmallBatchMLP(Fused):
         y = self._buffer("y", (n, Ws[-1].shape[1]), dt)
         row = self._buffer("row", (_mlp.FOLD_ROWS * max(W.shape[1] for W in Ws),), dt)
         gemm = min(min(W.shape) for W in Ws) > 1  # (a product with a dimension of 1: NumPy uses gemv)
-        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm)
+        params = tuple(p for pair in zip(Ws, bs, strict=True) for p in pair)
+        grads = tuple(g for pair in zip(dWs, dbs, strict=True) for g in pair)
+        lists = _NO_LIST[dt.char]
+        if self._lists and n > config.SMALL_BATCH:
+            first = self.body[0]
+            size = n * Ws[0].shape[0]
+            lists = first._buffer("idx", (size,), np.int32), first._buffer("val", (size,), dt)
+            lists += (first._buffer("ptr", (n + 1,), np.int64),)
+        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm, params, grads, lists)
 
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
@@ -136,7 +150,7 @@ class SmallBatchMLP(Fused):
             and n < config.LAYOUT_MIN_ROWS and not self._sparse
             and (x.dtype == dt or (x.dtype == np.float32 and self.takes_float32))
         ):  # fmt: skip
-            loss = self._blas_step(x, t, n, dt)
+            loss = self._blas_step(x, t, self._arrays(n, dt))
             if loss is not None:
                 return loss, self._loops.hs[-1]
         if c is None:  # through BLAS: the body's nodes one after the other, then the loss
@@ -168,33 +182,47 @@ class SmallBatchMLP(Fused):
         self.loss.record(c.y, t, loss)
         return loss, c.hs[-1]
 
+    @staticmethod
+    def fold_rows() -> int:
+        """The batch sizes ``sgd_step`` may take are below this (the compiled loops' and the one-call
+        BLAS step's)."""
+        return max(config.SMALL_BATCH + 1, config.LAYOUT_MIN_ROWS)
+
     def folds_sgd(self, x, t) -> bool:
-        """Whether ``sgd_step`` may take this batch (a look before the network's checks: the batch
-        size and the label form; ``sgd_step`` itself still declines weights of another layout)."""
+        """Whether ``sgd_step`` may take this batch (a look after the network's checks: the batch
+        size and the label form; ``sgd_step`` itself still declines weights of another layout, and
+        batches the one-call BLAS step declines)."""
         return (
-            x.shape[0] <= config.SMALL_BATCH and not config.BOOK_LOSS
+            x.shape[0] < self.fold_rows() and not config.BOOK_LOSS
             and isinstance(t, np.ndarray) and t.ndim == 1
         )  # fmt: skip
 
-    @property
-    def parameters(self) -> tuple:
-        """``(W1, b1, W2, b2, ...)``: the arrays ``sgd_step`` updates, in the order of its ``modes``."""
-        return tuple(p for a in self.affines for p in (a.W, a.b))
+    def sgd_step(self, x, t, lr, params, grads, modes):
+        """A training step with SGD(lr) folded into the backward pass on a checked batch that
+        ``folds_sgd``: returns the loss, or None (nothing ran) when the weights cannot take the
+        compiled path, when the SGD was set up for other arrays than this path's (``params``,
+        ``grads``: its plan's, which must be ``(W1, b1, W2, ...)`` and this path's gradient buffers;
+        the two calls would set it up anew), or when the one-call BLAS step declines the batch.
+        ``modes``: the SGD's row modes of ``params`` (int64, updated). The layers keep the pass's
+        attributes as ``forward`` leaves them.
 
-    def sgd_step(self, x, t, lr, grads, modes):
-        """A training step with SGD(lr) folded into the backward pass (kernels/mlp.mlp_sgd_step) on a
-        checked batch of up to ``config.SMALL_BATCH`` samples: returns the loss, or None (nothing ran)
-        when the weights cannot take the compiled loops, or when the SGD was set up for other gradient
-        arrays than this path's (``grads``: its plan's; the two calls would set it up anew). The layers
-        keep the pass's attributes as ``forward`` leaves them; their ``dW``, ``db`` are not written.
-        ``modes``: the SGD's row modes of ``parameters`` (int64, updated)."""
+        Up to ``config.SMALL_BATCH`` samples, the compiled loops (kernels/mlp.mlp_sgd_step) write no
+        gradient: the layers' ``dW``, ``db`` are an earlier step's. Above, the one-call BLAS step
+        (kernels/mlp_blas.py) updates each layer once its gradients are made: the layers' ``dW``,
+        ``db`` are this step's."""
         n = x.shape[0]
-        c = self._arrays(n, self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype)
-        if c is None or len(grads) != 2 * len(c.dWs):
+        dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
+        c = self._arrays(n, dt)
+        if c is None or not (_same(params, c.params) and _same(grads, c.grads)):
             return None
-        for i, (dW, db) in enumerate(zip(c.dWs, c.dbs, strict=True)):
-            if grads[2 * i] is not dW or grads[2 * i + 1] is not db:
+        if n > config.SMALL_BATCH:
+            if self._sparse or not (x.dtype == dt or self.takes_float32):
                 return None
+            loss = self._blas_step(x, t, c, lr, modes)
+            if loss is not None and not self._holds_grads(c):
+                for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=True):
+                    a.record_grads(dW, db)
+            return loss
         shape = x.shape
         x = x if x.ndim == 2 else x.reshape(n, -1)
         loss, bad = _mlp.mlp_sgd_step(x, t, c.Ws, c.bs, c.hs, c.ds, c.y, c.row, lr, modes)
@@ -206,15 +234,18 @@ class SmallBatchMLP(Fused):
         self.loss.record(c.y, t, loss)
         return loss
 
-    def _blas_step(self, x, t, n, dt):
+    def _blas_step(self, x, t, c: _Loops | None, lr=0.0, modes=_NO_SGD):
         """The whole step in one compiled call through NumPy's BLAS (kernels/mlp_blas.py), for a dense
-        batch above SMALL_BATCH: returns the loss, or None when the layers must run one by one (a
-        sparse batch, which the first layer lists; a product that is not finite; no usable BLAS)."""
+        batch above SMALL_BATCH (``c``: ``_arrays`` for it): returns the loss, or None when the layers
+        must run one by one (a sparse batch, which the first layer lists; a product that is not
+        finite; no usable BLAS). With SGD's ``modes`` (of ``c.params``), SGD(lr) is folded in."""
+        if c is None or c.n < 2 or not c.gemm or not self._lists:
+            return None
+        n, dt = c.n, c.y.dtype
         addr = _ADDRESS.get(dt.char)
         if addr is None:
             addr = _ADDRESS[dt.char] = _blas_lib.address(dt)
-        c = self._arrays(n, dt) if addr and self._lists else None
-        if c is None or n < 2 or not c.gemm:
+        if not addr:
             return None
         shape = x.shape
         x = x if x.ndim == 2 else x.reshape(n, -1)
@@ -224,15 +255,11 @@ class SmallBatchMLP(Fused):
             if not _copy_all_finite(x.reshape(-1), buf.reshape(-1)):
                 _chk.finite_input(x.reshape(shape))  # raises, naming the index
             x = buf
-        first = self.body[0]
-        limit = first._limit(x)
-        if limit is None:
-            idx, val, ptr, limit = *_NO_LIST[dt.char], -1.0
-        else:  # (the first layer's own buffers for its list, as its forward would use them)
-            idx, val = first._buffer("idx", (x.size,), np.int32), first._buffer("val", (x.size,), dt)
-            ptr = first._buffer("ptr", (n + 1,), np.int64)
+        limit = self.body[0]._limit(x)
         c_args = (c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
-        loss, code = _mlp_blas.mlp_blas_step(addr, x, t, *c_args, idx, val, ptr, limit)
+        lists = c.lists if limit is not None else _NO_LIST[dt.char]
+        limit = -1.0 if limit is None else limit
+        loss, code = _mlp_blas.mlp_blas_step(addr, x, t, *c_args, *lists, limit, lr, modes)
         if code == _mlp_blas.SPARSE:
             self._sparse = True
             return None
@@ -286,6 +313,13 @@ class SmallBatchMLP(Fused):
             r.record(h)
         self._recorded = c
 
+    def _holds_grads(self, c: _Loops) -> bool:
+        """Whether every layer holds ``c``'s gradient buffers as its ``dW``, ``db``."""
+        for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=True):
+            if a.dW is not dW or a.db is not db:
+                return False
+        return True
+
     def _holds(self, hs) -> bool:
         """Whether the layers after the first still hold what the last ``_record`` gave them."""
         for a, h in zip(self._later, hs, strict=False):
@@ -295,3 +329,8 @@ class SmallBatchMLP(Fused):
             if r.out is not h:
                 return False
         return True
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two sequences hold the very same objects, in order."""
+    return len(a) == len(b) and all(map(operator.is_, a, b))

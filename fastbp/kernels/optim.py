@@ -135,6 +135,20 @@ def sgd_update_rows(p, g, lr, width):
 
 
 @jit
+def sgd_update_param(p, g, width, modes, i, lr):
+    """sgd_update of parameter i of sgd_update_all (flat ``p``, ``g``): by rows of ``width`` where that
+    pays (see above), by ``modes[i]``, which it updates. (kernels/mlp_blas folds it into a step.)"""
+    m = modes[i]
+    if p.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and abs(p.dtype.type(lr)) < np.inf:
+        rows = p.size // width
+        skipped = sgd_update_rows(p, g, lr, width)
+        modes[i] = -1 if skipped >= ROWS_MIN_SKIPPED * rows else 0
+    else:
+        sgd_update(p, g, lr)
+        modes[i] = m + 1
+
+
+@jit
 def sgd_update_all(ps, gs, widths, modes, lr):
     """sgd_update for every (ps[i], gs[i]), by rows of ``widths[i]`` where that pays (see above).
 
@@ -142,15 +156,7 @@ def sgd_update_all(ps, gs, widths, modes, lr):
     row pass; updated here. A non-finite lr never skips (lr * 0 is then NaN); nor does float32.
     """
     for i in range(len(ps)):
-        p = ps[i]
-        m = modes[i]
-        if p.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and abs(p.dtype.type(lr)) < np.inf:
-            rows = p.size // widths[i]
-            skipped = sgd_update_rows(p, gs[i], lr, widths[i])
-            modes[i] = -1 if skipped >= ROWS_MIN_SKIPPED * rows else 0
-        else:
-            sgd_update(p, gs[i], lr)
-            modes[i] = m + 1
+        sgd_update_param(ps[i], gs[i], widths[i], modes, i, lr)
 
 
 @jit

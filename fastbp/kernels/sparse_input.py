@@ -40,6 +40,7 @@ def compact_rows_vector(x, idx, val, ptr, max_density):
     xf = x.reshape(-1)
     zero = x.dtype.type(0)
     lanes = 64 // xf.itemsize
+    budget = max_density * min(n, PROBE_ROWS) * d  # nonzeros the probe rows may hold
     p = 0
     finite = 1
     for r in range(n):
@@ -58,7 +59,7 @@ def compact_rows_vector(x, idx, val, ptr, max_density):
             p += v != zero
             finite &= np.isfinite(v)
             k += 1
-        if r == min(n, PROBE_ROWS) - 1 and p > max_density * (r + 1) * d:
+        if r < PROBE_ROWS and p > budget:  # (p only grows: the probe's answer is already known)
             return -1
     ptr[n] = p
     return p if finite else -2
@@ -74,6 +75,7 @@ def compact_rows_scalar(x, idx, val, ptr, max_density):
     one = uint64(1)
     p = uint64(0)
     d8 = uint64(d - d % 8)
+    budget = max_density * min(n, PROBE_ROWS) * d  # nonzeros the probe rows may hold
     finite = True
     for r in range(n):
         ptr[r] = p
@@ -105,7 +107,7 @@ def compact_rows_scalar(x, idx, val, ptr, max_density):
             val[p] = v
             p += uint64(v != zero)
             finite &= np.isfinite(v)
-        if r == min(n, PROBE_ROWS) - 1 and p > max_density * (r + 1) * d:
+        if r < PROBE_ROWS and p > budget:  # (p only grows: the probe's answer is already known)
             return -1
     ptr[n] = p
     return int64(p) if finite else -2
@@ -113,7 +115,8 @@ def compact_rows_scalar(x, idx, val, ptr, max_density):
 
 # x (N, D) C-contiguous -> its nonzeros in CSR form (idx: int32 and val: >= N*D entries; ptr: N+1);
 # returns their count, or -1 as soon as the first PROBE_ROWS rows (or all, if fewer) turn out denser than
-# max_density (the list would not pay: the caller takes BLAS), or -2 when x holds a NaN or inf (the
+# max_density (the list would not pay: the caller takes BLAS; a dense batch is known after about
+# max_density * PROBE_ROWS of its rows), or -2 when x holds a NaN or inf (the
 # pass checks every entry: a network's input check can use it instead of its own). The vector form
 # where the compress is one instruction (1000 MNIST images, float32: 110-130 us against 570-690).
 compact_rows = compact_rows_vector if NATIVE else compact_rows_scalar

@@ -3,9 +3,6 @@ where the graph can (the small-batch MLP node: fused/mlp.py)."""
 
 from __future__ import annotations
 
-import operator
-
-from .. import config
 from ..optimizer import SGD
 
 
@@ -16,23 +13,24 @@ class TrainStep:
         """One training step: ``optimizer.update(self.params, self.gradient(x, t))``, returning the
         batch's loss before the update (with any penalty, as ``loss`` gives it).
 
-        The parameters end as the two calls leave them, bit for bit. With ``SGD`` on a ReLU MLP at up
-        to ``config.SMALL_BATCH`` samples (after one step that set the optimizer up), the update is
-        folded into the backward pass and no gradient array is written: the layers' ``dW``/``db``
-        then still hold an earlier step's (call ``gradient`` to see them). (It declines parameters
-        bound to one array twice; a batch ``x`` that is a view of a weight is the user's to avoid.)
+        The parameters end as the two calls leave them, bit for bit. With ``SGD`` on a ReLU MLP
+        (after one step that set the optimizer up), the update is folded into the backward pass:
+        up to ``config.SMALL_BATCH`` samples no gradient array is written, and the layers'
+        ``dW``/``db`` then still hold an earlier step's (call ``gradient`` to see them); a dense
+        batch below ``config.LAYOUT_MIN_ROWS`` samples updates each layer as soon as its gradients
+        are made. (It declines parameters bound to one array twice; a batch ``x`` that is a view of
+        a weight is the user's to avoid.)
         """
-        # Asked only where SGD could fold: a batch of up to SMALL_BATCH samples. (A peek before the
-        # checks: x may be anything yet; anything without a shape is asked, and the checks decide.)
+        # (A peek at the batch size before the checks: x may be anything yet; anything without a
+        # shape is asked, and the checks decide.)
         rows = getattr(x, "shape", None)
-        small = not rows or rows[0] <= config.SMALL_BATCH
-        node = self._sgd_node(optimizer) if small else None
+        node = self._sgd_node(optimizer, rows[0] if rows else 0)
         with self._entered("train_step"):
             x = self._x(x, "train_step")
             t = self._t(t, x.shape[0], "train_step")
             if node is not None and node.folds_sgd(x, t):
                 plan = optimizer._plan
-                loss = node.sgd_step(x, t, optimizer.lr, plan.gs, plan.extras[1])
+                loss = node.sgd_step(x, t, optimizer.lr, plan.ps, plan.gs, plan.extras[1])
                 if loss is not None:
                     return loss
             loss, grads = self._gradient(x, t)
@@ -40,19 +38,20 @@ class TrainStep:
             optimizer.update(self.params, grads)
             return loss + loss.dtype.type(penalty) if penalty else loss
 
-    def _sgd_node(self, optimizer):
-        """The graph's one node, when it can fold this optimizer's step into its backward pass: plain
-        SGD, already set up (its plan) for exactly this network's parameters, and no weight decay."""
+    def _sgd_node(self, optimizer, n: int):
+        """The graph's one node, when it can fold this optimizer's step into its backward pass for a
+        batch of n samples: plain SGD, already set up (its plan) for exactly this network's
+        parameters, and no weight decay."""
         nodes = self._graph.nodes
         plan = getattr(optimizer, "_plan", None)
         if type(optimizer) is not SGD or plan is None or plan.flat is None or len(nodes) != 1:
             return None
         node = nodes[0].layer
-        if not hasattr(node, "sgd_step") or self._has_decay() or not plan.distinct:
-            return None  # (the fold updates a layer's W before the layer below reads it: no sharing)
-        if not plan.matches_params(self.params):
+        if not hasattr(node, "sgd_step") or n >= node.fold_rows():
             return None
-        return node if all(map(operator.is_, node.parameters, plan.ps)) else None
+        if self._has_decay() or not plan.distinct:
+            return None  # (the fold updates a layer's W before the layer below reads it: no sharing)
+        return node if plan.matches_params(self.params) else None  # (and sgd_step: the node's)
 
     def _has_decay(self) -> bool:
         """Whether ``gradient`` adds a weight decay to the layers' gradients (the fold has none)."""

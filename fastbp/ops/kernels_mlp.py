@@ -164,19 +164,43 @@ def _make_mlp_blas_step(rng, dtype, size):
     return x, t, Ws, bs
 
 
-def _fast_mlp_blas_step(x, t, Ws, bs):
+def _blas_step_outputs(x, t, Ws, bs, lr, modes):
+    """The compiled step's (loss, code, hs, y, dWs, dbs), on outputs filled with garbage first; or
+    None where NumPy's BLAS is not one it can call."""
     addr = _address(x.dtype)
     if not addr:
-        return _rmb.mlp_blas_step(x, t, Ws, bs)
+        return None
     hs, ds = _outputs(x, Ws), _outputs(x, Ws)
     dWs, dbs = tuple(_filled(W.shape, W.dtype) for W in Ws), tuple(_filled(W.shape[1], W.dtype) for W in Ws)
     y = _filled(hs[-1].shape, Ws[-1].dtype)
     no = (np.zeros(1, np.int32), np.zeros(1, x.dtype), np.zeros(2, np.int64))
     with np.errstate(all="ignore"):
-        loss, code = _kmb.mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, *no, -1.0)
-    if code:
-        return 0.0, code
+        loss, code = _kmb.mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, *no, -1.0, lr, modes)
     return loss, code, hs, y, dWs, dbs
+
+
+def _fast_mlp_blas_step(x, t, Ws, bs):
+    out = _blas_step_outputs(x, t, Ws, bs, 0.0, np.zeros(0, np.int64))
+    if out is None:
+        return _rmb.mlp_blas_step(x, t, Ws, bs)
+    return (0.0, out[1]) if out[1] else out
+
+
+def _make_mlp_blas_sgd_step(rng, dtype, size):
+    x, t, Ws, bs = _make_mlp_blas_step(rng, dtype, size)
+    # every mode: by rows now (-1, and ROWS_PROBE: a probe step), plain (0, 3)
+    modes = rng.choice(np.array([-1, 0, 3, ROWS_PROBE], np.int64), 2 * len(Ws))
+    x[:, -1] = 0.0  # a feature 0 in every sample: dW1's last row is all 0, which a by-rows pass leaves
+    return x, t, Ws, bs, 0.1, modes
+
+
+def _fast_mlp_blas_sgd_step(x, t, Ws, bs, lr, modes):
+    out = _blas_step_outputs(x, t, Ws, bs, lr, modes)
+    if out is None:
+        return _rmb.mlp_blas_sgd_step(x, t, Ws, bs, lr, modes)
+    if out[1]:
+        return 0.0, out[1]
+    return out[0], out[1], tuple(a for pair in zip(Ws, bs, strict=True) for a in pair), modes
 
 
 def _widened(make):
@@ -206,6 +230,14 @@ CASES = (
         _fast_mlp_blas_step,
         _rmb.mlp_blas_step,
         _make_mlp_blas_step,
+        MLP_BLAS_SIZES,
+    ),
+    Case(
+        "mlp_blas_step sgd",
+        "mlp_blas",
+        _fast_mlp_blas_sgd_step,
+        _rmb.mlp_blas_sgd_step,
+        _make_mlp_blas_sgd_step,
         MLP_BLAS_SIZES,
     ),
     Case(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import ROWS_PROBE
 from ..kernels import optim as _ko
 from ..reference import optim as _ro
 from .check import Case
@@ -92,6 +93,23 @@ def _twin_rows(p, g, lr, width):
     return _ro.sgd_update_rows(p, g, lr, width), p
 
 
+def _make_param(rng, dtype, size):
+    """_make_rows's p, g, and SGD's modes with parameter 1's set to ``mode``."""
+    rows, width, mode = size
+    p, g, lr, _ = _make_rows(rng, dtype, (rows, width))
+    return p, g, width, np.array([5, mode, 7], np.int64), 1, lr
+
+
+def _fast_param(p, g, width, modes, i, lr):
+    _ko.sgd_update_param(p, g, width, modes, i, lr)
+    return p, modes
+
+
+def _twin_param(p, g, width, modes, i, lr):
+    _ro.sgd_update_param(p, g, width, modes, i, lr)
+    return p, modes
+
+
 def _cases():
     cases = []
     for rule, (n_state, hyper) in RULES.items():
@@ -125,6 +143,9 @@ def _cases():
         )
     rows = ((1, 1), (4, 7), (6, 50))
     cases.append(Case("sgd_update_rows", "optim", _fast_rows, _twin_rows, _make_rows, rows, UPDATE_TOL))
+    # each mode: by rows now (-1; ROWS_PROBE: a probe), plain (0, 3); half the rows skipped or none
+    params = ((1, 1, -1), (4, 7, -1), (6, 50, ROWS_PROBE), (6, 50, 0), (3, 5, 3))
+    cases.append(Case("sgd_update_param", "optim", _fast_param, _twin_param, _make_param, params, UPDATE_TOL))
     return tuple(cases)
 
 

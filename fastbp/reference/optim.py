@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..config import ROWS_MIN_SKIPPED, ROWS_PROBE
+
 __all__ = [
     "EPS",
     "sgd_update",
@@ -11,6 +13,7 @@ __all__ = [
     "rmsprop_update",
     "adam_update",
     "sgd_update_rows",
+    "sgd_update_param",
     "sgd_update_all",
     "momentum_update_all",
     "nesterov_update_all",
@@ -62,6 +65,21 @@ def sgd_update_rows(p, g, lr, width):
     moving = (gr != 0).any(axis=1)
     pr[moving] -= lr * gr[moving]
     return int(np.count_nonzero(~moving))
+
+
+def sgd_update_param(p, g, width, modes, i, lr):
+    """sgd_update of flat p, with ``modes[i]`` as the kernel leaves it: a float64 parameter whose mode
+    is < 0 or >= ROWS_PROBE makes a row pass (-1 if at least ROWS_MIN_SKIPPED of g's rows of ``width``
+    are all 0, else 0); any other step counts up."""
+    m = modes[i]
+    if p.itemsize == 8 and (m < 0 or m >= ROWS_PROBE) and np.isfinite(lr):
+        rows = g.reshape(-1, width)
+        skipped = np.count_nonzero(~(rows != 0).any(axis=1))
+        modes[i] = -1 if skipped >= ROWS_MIN_SKIPPED * rows.shape[0] else 0
+    else:
+        modes[i] = m + 1
+    with np.errstate(invalid="ignore"):
+        sgd_update(p, g, lr)
 
 
 def sgd_update_all(ps, gs, widths, modes, lr):
