@@ -120,7 +120,7 @@ def _instrument(prof, net, opt):
     for layer in nodes:
         for attr in ("_forward", "_backward"):
             prof.patch(layer, attr, f"{type(layer).__name__}.{attr}", "node")
-    for attr in ("_x", "_t", "_pass"):
+    for attr in ("_x", "_t", "_gradient"):
         prof.patch(net, attr, f"Network.{attr}", "net")
     prof.patch(opt, "update", "SGD.update", "optimizer")
 

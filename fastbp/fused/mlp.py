@@ -182,18 +182,20 @@ class SmallBatchMLP(Fused):
         self.loss.record(c.y, t, loss)
         return loss, c.hs[-1]
 
-    @staticmethod
-    def fold_rows() -> int:
-        """The batch sizes ``sgd_step`` may take are below this (the compiled loops' and the one-call
-        BLAS step's)."""
-        return max(config.SMALL_BATCH + 1, config.LAYOUT_MIN_ROWS)
+    def may_fold(self, n: int) -> bool:
+        """Whether ``sgd_step`` may take a batch of n samples (a cheap first look, before the network
+        checks the batch and the optimizer): the compiled loops' sizes, and the one-call BLAS step's
+        while the batches come dense (the last one was not listed)."""
+        if n <= config.SMALL_BATCH:
+            return True
+        return n < config.LAYOUT_MIN_ROWS and not self._sparse
 
     def folds_sgd(self, x, t) -> bool:
         """Whether ``sgd_step`` may take this batch (a look after the network's checks: the batch
         size and the label form; ``sgd_step`` itself still declines weights of another layout, and
         batches the one-call BLAS step declines)."""
         return (
-            x.shape[0] < self.fold_rows() and not config.BOOK_LOSS
+            self.may_fold(x.shape[0]) and not config.BOOK_LOSS
             and isinstance(t, np.ndarray) and t.ndim == 1
         )  # fmt: skip
 
@@ -212,12 +214,13 @@ class SmallBatchMLP(Fused):
         ``db`` are this step's."""
         n = x.shape[0]
         dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
+        blas = n > config.SMALL_BATCH
+        if blas and not (self.may_fold(n) and (x.dtype == dt or self.takes_float32)):
+            return None  # (before _arrays: the layers' path leaves no arrays to reuse)
         c = self._arrays(n, dt)
         if c is None or not (_same(params, c.params) and _same(grads, c.grads)):
             return None
-        if n > config.SMALL_BATCH:
-            if self._sparse or not (x.dtype == dt or self.takes_float32):
-                return None
+        if blas:
             loss = self._blas_step(x, t, c, lr, modes)
             if loss is not None and not self._holds_grads(c):
                 for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=True):

@@ -47,7 +47,7 @@ class TrainStep:
         if type(optimizer) is not SGD or plan is None or plan.flat is None or len(nodes) != 1:
             return None
         node = nodes[0].layer
-        if not hasattr(node, "sgd_step") or n >= node.fold_rows():
+        if not hasattr(node, "sgd_step") or not node.may_fold(n):
             return None
         if self._has_decay() or not plan.distinct:
             return None  # (the fold updates a layer's W before the layer below reads it: no sharing)
