@@ -9,7 +9,9 @@ first step, ended in that RuntimeError.
 
 So the commands handle SIGINT themselves (``catching``): the handler notes the Ctrl-C before it
 raises, a compilation that ends with a Ctrl-C noted raises it again (``raise_if_lost``, called by
-fastbp._compiling), and a command that fails after a Ctrl-C counts as interrupted (``seen``).
+fastbp._compiling), and a command that fails after a Ctrl-C counts as interrupted (``seen``; the
+failure is named beside it). A command that catches the KeyboardInterrupt and goes on says so
+(``handled``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from __future__ import annotations
 import signal
 import threading
 
-__all__ = ["catching", "seen", "raise_if_lost"]
+__all__ = ["catching", "seen", "handled", "raise_if_lost"]
 
-_SEEN = [False]  # a Ctrl-C came while ``catching`` was in force
+_SEEN = [False]  # a Ctrl-C came while ``catching`` was in force, and was not handled since
 _ACTIVE = [False]  # ``catching`` is in force (its handler is SIGINT's)
 
 
@@ -34,27 +36,44 @@ class catching:
 
     def __enter__(self):
         self._previous = None
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return self
         _SEEN[0] = False
-        if threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                self._previous = signal.signal(signal.SIGINT, _handler)
-                _ACTIVE[0] = True
+        try:  # (a Ctrl-C between the two steps: put everything back, then let it through)
+            self._previous = signal.signal(signal.SIGINT, _handler)
+            _ACTIVE[0] = True
+        except BaseException:
+            _ACTIVE[0] = False
+            if self._previous is not None:
+                signal.signal(signal.SIGINT, self._previous)
+            raise
         return self
 
     def __exit__(self, *exc):
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            _ACTIVE[0] = False
+            try:  # (a Ctrl-C here still puts the handler back)
+                _ACTIVE[0] = False
+            finally:
+                signal.signal(signal.SIGINT, self._previous)
         return False
 
 
 def seen() -> bool:
-    """Whether a Ctrl-C came since ``catching`` was last entered."""
+    """Whether a Ctrl-C came since ``catching`` was last entered and was not handled since."""
     return _SEEN[0]
 
 
+def handled() -> None:
+    """A command caught the KeyboardInterrupt and goes on (fastbp bench keeps what it measured):
+    the Ctrl-C is no longer pending."""
+    _SEEN[0] = False
+
+
 def raise_if_lost() -> None:
-    """KeyboardInterrupt if a Ctrl-C came while ``catching`` is in force (where it may have been
-    swallowed: the end of a compilation)."""
+    """KeyboardInterrupt if a Ctrl-C came while ``catching`` is in force and was not handled (where
+    it may have been swallowed: the end of a compilation); raised once."""
     if _ACTIVE[0] and _SEEN[0]:
+        _SEEN[0] = False
         raise KeyboardInterrupt

@@ -80,9 +80,27 @@ def test_a_command_failing_after_a_ctrl_c_exits_130_as_interrupted(monkeypatch, 
     def broken(args, given):
         raise RuntimeError("a bug")
 
+    def handled_then_broken(args, given):  # (fastbp bench catches the Ctrl-C and goes on)
+        try:
+            _ctrl_c()
+        except KeyboardInterrupt:
+            _interrupt.handled()
+        _compilation_ends()  # not raised again
+        raise KeyError("results")
+
     monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", broken_by_ctrl_c)
     assert fastbp_cli.main(["gradcheck"]) == 130
-    assert capsys.readouterr().err.strip() == "fastbp gradcheck: interrupted"
-    monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", broken)
-    with pytest.raises(RuntimeError, match="a bug"):  # without a Ctrl-C, a failure is a failure
-        fastbp_cli.main(["gradcheck"])
+    err = capsys.readouterr().err.strip()
+    assert err == "fastbp gradcheck: interrupted (then RuntimeError: no compiled object yet)"
+    for command, message in ((broken, "a bug"), (handled_then_broken, "results")):
+        monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", command)
+        with pytest.raises((RuntimeError, KeyError), match=message):  # a failure of its own is shown
+            fastbp_cli.main(["gradcheck"])
+
+
+def test_a_lost_ctrl_c_is_raised_once():
+    with _interrupt.catching():
+        _swallowed_ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            _compilation_ends()
+        _compilation_ends()  # (delivered: the next compilation runs on)

@@ -81,9 +81,10 @@ def main(argv=None) -> int:
             print(f"{command}: error: {e}", file=sys.stderr)
             return 1
         except Exception as e:  # after a Ctrl-C: Numba's state, broken by one it swallowed (_interrupt)
-            if _interrupt.seen():
-                raise KeyboardInterrupt from e
-            raise
+            if not _interrupt.seen():
+                raise
+            print(f"{command}: interrupted (then {type(e).__name__}: {e})", file=sys.stderr)
+            return 130
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from .. import _interrupt
 from . import checks
 from .checks import UsageError
 
@@ -112,6 +113,7 @@ def run_bench(args, given: set[str]) -> int:
             results += B.run(members, rounds=args.rounds)
     except KeyboardInterrupt:
         interrupted = True
+        _interrupt.handled()  # (what follows runs on: a failure there is its own, not the Ctrl-C's)
     rows = B.table(results)
     if interrupted:
         print(f"interrupted: {len(rows)} of {len(groups)} groups measured", flush=True)
