@@ -1,6 +1,7 @@
 """A ReLU MLP's training step at batches above SMALL_BATCH and below LAYOUT_MIN_ROWS runs as one
-compiled call through NumPy's BLAS (kernels/mlp_blas.py) when the batch is dense: the numbers, the
-layers' attributes and the refusals must be those of the layers run one by one."""
+compiled call through NumPy's BLAS (kernels/mlp_blas.py), the first layer's products through its list
+of nonzeros where it would list the batch: the numbers, the layers' attributes and the refusals must
+be those of the layers run one by one."""
 
 import numpy as np
 import pytest
@@ -50,21 +51,27 @@ def batch(rng, net, n, dtype, sparse):
 @pytest.fixture
 def counted(monkeypatch):
     """How many compiled steps ran (and of them, how many went on to the end)."""
-    seen = {"calls": 0, "done": 0}
+    seen = {"calls": 0, "done": 0, "listed": 0}
     real = mlp_blas.mlp_blas_step
 
     def step(*args):
         loss, code = real(*args)
         seen["calls"] += 1
-        seen["done"] += code == mlp_blas.DONE
+        seen["done"] += code in (mlp_blas.DONE, mlp_blas.LISTED)
+        seen["listed"] += code == mlp_blas.LISTED
         return loss, code
 
     monkeypatch.setattr(fused_mlp._mlp_blas, "mlp_blas_step", step)
     return seen
 
 
+USUAL_LAYOUT_MIN_ROWS = config.LAYOUT_MIN_ROWS
+
+
 def layers_one_by_one(monkeypatch, on):
-    monkeypatch.setattr(config, "LAYOUT_MIN_ROWS", config.LAYOUT_MIN_ROWS if not on else 0)
+    """With ``on``, no batch takes the compiled step (LAYOUT_MIN_ROWS 0); else the usual limit. (It
+    once read the limit back from config: after the first ``on`` both networks ran the layers.)"""
+    monkeypatch.setattr(config, "LAYOUT_MIN_ROWS", 0 if on else USUAL_LAYOUT_MIN_ROWS)
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
@@ -92,8 +99,12 @@ def test_steps_are_the_layers_one_by_one_bit_for_bit(monkeypatch, counted, name,
         for key, layer in b.layers.items():  # the attributes the book's scripts read
             for attr in ("x", "out", "mask"):
                 if getattr(layer, attr, None) is not None:
-                    assert_array_equal(getattr(a.layers[key], attr), getattr(layer, attr), err_msg=key + attr)
-    assert counted["done"] > 0
+                    got, want = getattr(a.layers[key], attr), getattr(layer, attr)
+                    assert_array_equal(got, want, err_msg=key + attr)
+                    assert got.dtype == want.dtype, key + attr  # (a listed float32 batch: kept as it is)
+    assert counted["done"] >= 8  # (a's steps above SMALL_BATCH: 10, less a first one that sets SGD up)
+    if name in ("two", "multi"):  # (the list's products: widths 50 and 100)
+        assert counted["listed"] > 0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, "mixed"])
@@ -115,18 +126,32 @@ def test_a_nan_or_inf_in_x_is_refused_naming_it_and_changes_nothing(counted, dty
     assert counted["calls"] >= 2  # (the good steps; a float32 batch is refused as it is converted)
 
 
-def test_a_nonfinite_weight_takes_the_layers_and_numpys_numbers(monkeypatch):
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weight", ["W1 inf", "W1 huge"])  # huge: the scores overflow, the gradients NaN
+@pytest.mark.parametrize("dtype", [np.float64, "mixed"])
+def test_a_nonfinite_weight_or_overflow_takes_numpys_numbers(monkeypatch, sparse, weight, dtype):
     a, b = pair("two", np.float64)
     for net in (a, b):
-        net.params["W1"][5, 3] = np.inf
-    x, t = batch(np.random.default_rng(3), a, 20, np.float64, False)
-    layers_one_by_one(monkeypatch, False)
+        if weight == "W1 inf":
+            net.params["W1"][5, 3] = np.inf
+        else:
+            net.params["W1"][...] = 1e200
+    x, t = batch(np.random.default_rng(3), a, 20, np.float32 if dtype == "mixed" else dtype, sparse)
+    oa, ob = SGD(0.1), SGD(0.1)
     with np.errstate(all="ignore"):
-        ga = a.gradient(x, t)
-        layers_one_by_one(monkeypatch, True)
-        gb = b.gradient(x, t)
-    for k in gb:
-        assert_array_equal(ga[k], gb[k])
+        for _ in range(2):  # (the second folds the update in)
+            layers_one_by_one(monkeypatch, False)
+            la = a.train_step(x, t, oa)
+            ga = a.gradient(x, t)
+            layers_one_by_one(monkeypatch, True)
+            gb = b.gradient(x, t)
+            lb = b.loss_layer.loss
+            ob.update(b.params, gb)
+            gb = b.gradient(x, t)
+            assert_array_equal(la, lb)
+            for k in gb:
+                assert_array_equal(a.params[k], b.params[k], err_msg=k)
+                assert_array_equal(ga[k], gb[k], err_msg=k)
 
 
 def test_without_numpys_blas_the_layers_run(monkeypatch, counted):
@@ -147,3 +172,38 @@ def test_a_dimension_of_one_takes_the_layers(monkeypatch, counted, sizes, n):
     x, t = np.random.rand(n, sizes[0]), np.arange(n) % 3
     net.gradient(x, t)
     assert counted["calls"] == 0  # (NumPy makes a product with a dimension of 1 by gemv)
+
+
+def test_small_batch_changed_between_calls_keeps_the_numbers(monkeypatch):
+    """The arrays kept per batch size serve whatever SMALL_BATCH is when they are used (fastbp warmup
+    switches it between calls on one network: the list buffers were once left out, and written past)."""
+    a, b = pair("two", np.float64)
+    x, t = batch(np.random.default_rng(6), a, 12, np.float64, True)
+    layers_one_by_one(monkeypatch, True)
+    want = {k: v.copy() for k, v in b.gradient(x, t).items()}
+    layers_one_by_one(monkeypatch, False)
+    loops = None  # (the compiled loops' numbers are their own: kernels/mlp.py)
+    for small in (10**6, 0, 10**6, 0):
+        monkeypatch.setattr(config, "SMALL_BATCH", small)
+        got = {k: v.copy() for k, v in a.gradient(x, t).items()}
+        if small:
+            loops = loops or got
+        for k in want:
+            assert_array_equal(got[k], loops[k] if small else want[k], err_msg=f"{k}, SMALL_BATCH {small}")
+
+
+@pytest.mark.parametrize("n", [2, 40])
+@pytest.mark.parametrize("shape", [(784, 60), (700, 50)])
+def test_weights_rebound_to_shapes_that_do_not_chain_are_numpys_error(n, shape):
+    """The compiled code does not check its indices: weights whose shapes do not chain (from x's
+    features to the scores) go to the layers, and NumPy refuses them."""
+    a, _ = pair("two", np.float64)
+    opt = SGD(0.1)
+    rng = np.random.default_rng(7)
+    for _ in range(2):
+        a.train_step(*batch(rng, a, n, np.float64, False), opt)
+    a.params["W1"] = a.layers["Affine1"].W = np.zeros(shape)
+    x, t = batch(rng, a, n, np.float64, False)
+    for call in (lambda: a.gradient(x, t), lambda: a.train_step(x, t, opt)):
+        with pytest.raises(ValueError):
+            call()

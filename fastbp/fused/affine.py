@@ -88,6 +88,11 @@ class SparseInputAffine(Fused):
         """Drop the list of nonzeros (another path ran the last batch: the list is an older one's)."""
         self._csr = None
 
+    def took(self, listing) -> None:
+        """The last batch's list of nonzeros ``(idx, val, ptr)``, made and used by another path (the
+        one-call step, fused.mlp): as if this node had listed it."""
+        self._csr = Listing(*listing)
+
     @property
     def listed(self) -> bool:
         """Whether the last batch went through the list of nonzeros (else BLAS)."""

@@ -3,13 +3,14 @@
 At batch 1 the book's step is all overhead: each BLAS call costs microseconds, and the products are
 matrix-vector ones that BLAS does not speed up. Up to ``config.SMALL_BATCH`` samples this node runs
 every layer, the loss and the backward pass as compiled loops (kernels/mlp.py) -- one call for a whole
-training step. Above it, a dense batch of fewer than ``config.LAYOUT_MIN_ROWS`` samples takes the
-whole step as one compiled call through NumPy's own BLAS (kernels/mlp_blas.py: at batch 32 the Python
-between a dozen BLAS calls cost as much as the products); otherwise the node runs its layers' own
-nodes (a sparse first layer, Affine+ReLU nodes) one after the other, then the loss. The one BLAS
-call gives the numbers of the nodes run one by one, bit for bit (the same BLAS calls and kernels in
-the same order). The choice is made per batch, inside the node. (The body is a chain of known nodes,
-called directly: an inner ``Graph``'s bookkeeping cost ~2 us a step at batch 32.)
+training step. Above it, a batch of fewer than ``config.LAYOUT_MIN_ROWS`` samples takes the whole
+step as one compiled call through NumPy's own BLAS (kernels/mlp_blas.py: at batch 32 the Python
+between a dozen BLAS calls cost as much as the products), with the first layer's list of nonzeros
+where that layer would list the batch; otherwise the node runs its layers' own nodes (a sparse first
+layer, Affine+ReLU nodes) one after the other, then the loss. The one call gives the numbers of the
+nodes run one by one, bit for bit (the same BLAS calls and kernels in the same order). The choice is
+made per batch, inside the node. (The body is a chain of known nodes, called directly: an inner
+``Graph``'s bookkeeping cost ~2 us a step at batch 32.)
 
 Inputs ``(x, t)``; outputs ``(loss, scores)`` -- the scores are a side output, so a prediction
 (``t`` None) stops after them.
@@ -27,7 +28,6 @@ from .. import _checks as _chk
 from ..kernels import mlp as _mlp
 from ..kernels import mlp_blas as _mlp_blas
 from ..kernels import softmax_ce as _sce
-from ..kernels.checks import copy_all_finite as _copy_all_finite
 from ..layers.loss import SoftmaxWithLoss
 from .base import Fused
 
@@ -54,7 +54,7 @@ class _Loops(NamedTuple):
     params: tuple  # (W1, b1, W2, b2, ...): what a folded SGD updates, in the order of its modes
     grads: tuple  # (dW1, db1, dW2, db2, ...): the gradients the two calls would hand the SGD
     lists: tuple  # (idx, val, ptr): the first layer's buffers for its list of nonzeros (the one-call
-    # BLAS step probes the batch into them), or dummies where the step takes no list
+    # BLAS step lists the batch into them), or dummies where the first layer makes no list
 
 
 class SmallBatchMLP(Fused):
@@ -82,9 +82,9 @@ class SmallBatchMLP(Fused):
         self.checks_finite_input = getattr(self.body[0], "checks_finite_input", False)
         self.forget = getattr(self.body[0], "forget", None)
         self._loops = None  # the _Loops of the last compiled pass, or None if it went through BLAS
+        self._built = None  # the _Loops _arrays made last (kept when the compiled path declined)
         self._stepped = False  # the last forward already ran the backward (for dout = 1)
         self._recorded = None  # the _Loops the layers' attributes were last recorded from
-        self._sparse = False  # the last batch through BLAS was listed: start with the layers next time
         self._lists = hasattr(self.body[0], "_limit")  # the first layer decides on a list of nonzeros
 
     @property
@@ -99,12 +99,14 @@ class SmallBatchMLP(Fused):
     def backward(self, dout=1):
         return Fused.backward(self, self.loss.backward(dout))
 
-    def _arrays(self, n: int, dt) -> _Loops | None:
-        """The compiled path's arrays for batch n (reused while the weights are the same arrays), or
-        None when the weights cannot take it (rebound to another dtype or layout)."""
-        c = self._loops
+    def _arrays(self, n: int, dt, d: int) -> _Loops | None:
+        """The compiled path's arrays for batch n of d features (reused while the weights are the same
+        arrays), or None when the weights cannot take it: rebound to another dtype or layout, or to
+        shapes that do not chain from d features (the layers then run, and NumPy says what is wrong:
+        the compiled code does not check its indices)."""
+        c = self._built
         affines = self.affines
-        if c is not None and c.n == n:  # (a plain loop: this runs on every small-batch step)
+        if c is not None and c.n == n and c.Ws[0].shape[0] == d:  # (runs on every step: a plain loop)
             for a, W, b in zip(affines, c.Ws, c.bs, strict=False):
                 if a.W is not W or a.b is not b:
                     break
@@ -114,9 +116,12 @@ class SmallBatchMLP(Fused):
         bs = tuple(a.b for a in affines)
         if not all(  # (read-only or strided arrays are other Numba types: the BLAS path copes)
             W.dtype == dt and b.dtype == dt and W.flags.c_contiguous and b.flags.c_contiguous
-            and W.flags.writeable and b.flags.writeable
+            and W.flags.writeable and b.flags.writeable and W.ndim == 2 and b.shape == W.shape[1:]
             for W, b in zip(Ws, bs, strict=False)
         ):  # fmt: skip
+            return None
+        widths = [d] + [W.shape[1] for W in Ws]
+        if [W.shape[0] for W in Ws] != widths[:-1]:
             return None
         hs = tuple(self._buffer(f"h{i}", (n, W.shape[1]), dt) for i, W in enumerate(Ws))
         ds = tuple(self._buffer(f"d{i}", (n, W.shape[1]), dt) for i, W in enumerate(Ws))
@@ -128,12 +133,12 @@ class SmallBatchMLP(Fused):
         params = tuple(p for pair in zip(Ws, bs, strict=True) for p in pair)
         grads = tuple(g for pair in zip(dWs, dbs, strict=True) for g in pair)
         lists = _NO_LIST[dt.char]
-        if self._lists and n > config.SMALL_BATCH:
+        if self._lists:  # (whatever SMALL_BATCH is now: it may change, warmup changes it)
             first = self.body[0]
-            size = n * Ws[0].shape[0]
-            lists = first._buffer("idx", (size,), np.int32), first._buffer("val", (size,), dt)
+            lists = first._buffer("idx", (n * d,), np.int32), first._buffer("val", (n * d,), dt)
             lists += (first._buffer("ptr", (n + 1,), np.int64),)
-        return _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm, params, grads, lists)
+        self._built = _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm, params, grads, lists)
+        return self._built
 
     def _forward(self, x, t=None, grad=False):
         n = x.shape[0]
@@ -144,13 +149,14 @@ class SmallBatchMLP(Fused):
         # A float32 batch for float64 weights (takes_float32) goes into the loops as it is: each value
         # is widened where it is read, as a converted copy would hold it (the copy cost 3 us at batch 1).
         dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
-        c = self._arrays(n, dt) if small else None
+        c = self._arrays(n, dt, x.size // n) if small else None
         if (
             not small and grad and t is not None and t.ndim == 1 and not config.BOOK_LOSS
-            and n < config.LAYOUT_MIN_ROWS and not self._sparse
+            and n < config.LAYOUT_MIN_ROWS
             and (x.dtype == dt or (x.dtype == np.float32 and self.takes_float32))
         ):  # fmt: skip
-            loss = self._blas_step(x, t, self._arrays(n, dt))
+            addr = self._blas_address(dt)
+            loss = self._blas_step(x, t, self._arrays(n, dt, x.size // n), addr) if addr else None
             if loss is not None:
                 return loss, self._loops.hs[-1]
         if c is None:  # through BLAS: the body's nodes one after the other, then the loss
@@ -158,7 +164,6 @@ class SmallBatchMLP(Fused):
             scores = x
             for f in self._fwds:
                 scores = f(scores)
-            self._sparse = bool(getattr(self.body[0], "listed", False))  # (where to start next time)
             return (None if t is None else self.loss._forward(scores, t)), scores
         shape = x.shape  # (an image batch (N, C, H, W) is flattened per sample, as Affine does)
         x = x if x.ndim == 2 else x.reshape(n, -1)  # (C-contiguous: the network made it so)
@@ -184,11 +189,8 @@ class SmallBatchMLP(Fused):
 
     def may_fold(self, n: int) -> bool:
         """Whether ``sgd_step`` may take a batch of n samples (a cheap first look, before the network
-        checks the batch and the optimizer): the compiled loops' sizes, and the one-call BLAS step's
-        while the batches come dense (the last one was not listed)."""
-        if n <= config.SMALL_BATCH:
-            return True
-        return n < config.LAYOUT_MIN_ROWS and not self._sparse
+        checks the batch and the optimizer): the compiled loops' sizes and the one-call BLAS step's."""
+        return n <= config.SMALL_BATCH or n < config.LAYOUT_MIN_ROWS
 
     def folds_sgd(self, x, t) -> bool:
         """Whether ``sgd_step`` may take this batch (a look after the network's checks: the batch
@@ -215,13 +217,14 @@ class SmallBatchMLP(Fused):
         n = x.shape[0]
         dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
         blas = n > config.SMALL_BATCH
-        if blas and not (self.may_fold(n) and (x.dtype == dt or self.takes_float32)):
-            return None  # (before _arrays: the layers' path leaves no arrays to reuse)
-        c = self._arrays(n, dt)
+        addr = self._blas_address(dt) if blas else 0
+        if blas and not (addr and self.may_fold(n) and (x.dtype == dt or self.takes_float32)):
+            return None  # (the cheap refusals first)
+        c = self._arrays(n, dt, x.size // n)
         if c is None or not (_same(params, c.params) and _same(grads, c.grads)):
             return None
         if blas:
-            loss = self._blas_step(x, t, c, lr, modes)
+            loss = self._blas_step(x, t, c, addr, lr, modes)
             if loss is not None and not self._holds_grads(c):
                 for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=True):
                     a.record_grads(dW, db)
@@ -237,40 +240,44 @@ class SmallBatchMLP(Fused):
         self.loss.record(c.y, t, loss)
         return loss
 
-    def _blas_step(self, x, t, c: _Loops | None, lr=0.0, modes=_NO_SGD):
-        """The whole step in one compiled call through NumPy's BLAS (kernels/mlp_blas.py), for a dense
-        batch above SMALL_BATCH (``c``: ``_arrays`` for it): returns the loss, or None when the layers
-        must run one by one (a sparse batch, which the first layer lists; a product that is not
-        finite; no usable BLAS). With SGD's ``modes`` (of ``c.params``), SGD(lr) is folded in."""
-        if c is None or c.n < 2 or not c.gemm or not self._lists:
-            return None
-        n, dt = c.n, c.y.dtype
+    def _blas_address(self, dt) -> int:
+        """NumPy's cblas_?gemm for dt, for the one-call BLAS step; 0 when that step cannot run (no
+        usable BLAS, or a first layer that does not decide on a list of nonzeros)."""
+        if not self._lists:
+            return 0
         addr = _ADDRESS.get(dt.char)
         if addr is None:
             addr = _ADDRESS[dt.char] = _blas_lib.address(dt)
-        if not addr:
+        return addr
+
+    def _blas_step(self, x, t, c: _Loops | None, addr: int, lr=0.0, modes=_NO_SGD):
+        """The whole step in one compiled call through NumPy's BLAS (kernels/mlp_blas.py; ``addr``:
+        ``_blas_address``), for a batch above SMALL_BATCH (``c``: ``_arrays`` for it), the first
+        layer's products through its list of nonzeros where it would list the batch: returns the
+        loss, or None when the layers must run one by one (a product that is not finite; a layer
+        with a dimension of 1). With SGD's ``modes`` (of ``c.params``), SGD(lr) is folded in."""
+        if c is None or c.n < 2 or not c.gemm:
             return None
+        n, dt = c.n, c.y.dtype
         shape = x.shape
         x = x if x.ndim == 2 else x.reshape(n, -1)
-        if x.dtype != dt:  # a float32 batch for float64 weights: BLAS takes it converted, as the first
-            # layer would convert it, checked as it is copied, into a buffer the layer does not hold
-            buf = self._spare("x", x.shape, dt, self.affines[0].x, x)
-            if not _copy_all_finite(x.reshape(-1), buf.reshape(-1)):
-                _chk.finite_input(x.reshape(shape))  # raises, naming the index
-            x = buf
+        # A float32 batch for float64 weights is listed as it is; BLAS takes it converted, as the first
+        # layer would convert it (checked as it is copied), into a buffer the layer does not hold.
+        convert = x.dtype != dt
+        xd = self._spare("x", x.shape, dt, self.affines[0].x, x) if convert else x
         limit = self.body[0]._limit(x)
         c_args = (c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
         lists = c.lists if limit is not None else _NO_LIST[dt.char]
         limit = -1.0 if limit is None else limit
-        loss, code = _mlp_blas.mlp_blas_step(addr, x, t, *c_args, *lists, limit, lr, modes)
-        if code == _mlp_blas.SPARSE:
-            self._sparse = True
-            return None
+        loss, code = _mlp_blas.mlp_blas_step(addr, x, xd, convert, t, *c_args, *lists, limit, lr, modes)
         if code == _mlp_blas.NOT_FINITE:
             _chk.finite_input(x.reshape(shape))  # raises when x holds the NaN/inf; else the layers run
             return None
         self._loops, self._stepped = c, True
-        self._record(x, shape, c)
+        if code == _mlp_blas.LISTED:  # (the first layer's x and list, as that layer keeps them)
+            self._record(x, shape, c, listing=c.lists)
+        else:
+            self._record(xd, shape, c)
         loss = c.y.dtype.type(loss)
         self.loss.record(c.y, t, loss)
         return loss
@@ -294,15 +301,18 @@ class SmallBatchMLP(Fused):
                 a.record_grads(dW, db)
         return None  # the compiled path gives the input no gradient (fused only where none is needed)
 
-    def _record(self, x, shape, c: _Loops):
+    def _record(self, x, shape, c: _Loops, listing=None):
         """Leave the layers' attributes as if they had run one by one (the book's scripts read them):
-        x is the (N, D) input, ``shape`` its shape as given.
+        x is the (N, D) input, ``shape`` its shape as given, ``listing`` its list of nonzeros (idx,
+        val, ptr) if the first layer's products were made from one.
 
         Only the first layer's input is new each step: the others read and write this node's buffers.
         While each later layer still holds its input buffer and each ReLU its output (compared by
         identity: what its own forward would also leave, if the user ran one on the same buffer),
         their calls are skipped (a method call per layer is ~2 us of a 50 us step for 6 layers)."""
-        if self.forget is not None:
+        if listing is not None:
+            self.body[0].took(listing)
+        elif self.forget is not None:
             self.forget()  # the first layer's list of nonzeros is an older batch's now
         hs = c.hs
         self.affines[0].record(x, hs[0], shape)

@@ -1,9 +1,12 @@
-"""A whole ReLU MLP training step through BLAS in one compiled call (batches of 5 to ~100 samples).
+"""A whole ReLU MLP training step through BLAS in one compiled call (batches of 5 to 127 samples).
 
 The products are NumPy's own BLAS (``blas.gemm``, the very calls ``np.dot`` makes) and the passes
 between them the kernels the layers use, in the order the layers run them: the numbers are those of
 the layers run one by one (fused.mlp.SmallBatchMLP compares them in its tests), without the Python
-between the calls (at batch 32 that Python cost as much as the products here).
+between the calls (at batch 32 that Python cost as much as the products here). A batch the first
+layer would list (mostly zeros: MNIST) has that layer's products made from its list of nonzeros, by
+that layer's kernels (kernels/sparse_input.py); the others' through BLAS. (On MNIST at batch 32 the
+layers one by one had cost 1.5x this call on dense data.)
 
 Layers as in kernels/mlp.py: ``Ws[l]`` (D_l, D_{l+1}), ``bs[l]``, ``hs[l]`` (N, D_{l+1}) the outputs
 (ReLU for l < L-1), ``ds[l]`` the gradients of ``hs[l]``, ``dWs``, ``dbs``; ``y`` the softmax.
@@ -18,12 +21,12 @@ from .._jit import jit
 from . import rules
 from .affine import bias_backward, bias_forward, bias_relu_forward, relu_bias_backward
 from .blas import gemm
-from .checks import all_finite
+from .checks import all_finite, copy_all_finite
 from .optim import sgd_update_param
 from .softmax_ce import softmax_ce_backward, softmax_ce_forward
-from .sparse_input import compact_rows
+from .sparse_input import compact_rows, csr_affine_forward, csr_weight_grad
 
-DONE, NOT_FINITE, SPARSE = 0, 1, 2  # what mlp_blas_step returns beside the loss
+DONE, NOT_FINITE, LISTED = 0, 1, 2  # what mlp_blas_step returns beside the loss
 
 
 @jit
@@ -37,30 +40,51 @@ def _bias_from(src, b, out, relu):
 
 
 @jit
-def mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit, lr, modes):
-    """Forward, softmax cross-entropy against labels t, backward: every dW, db; then, if ``modes`` is
-    not empty, SGD(lr) on every W and b, ``modes`` being the SGD's row modes of ``(W1, b1, W2, ...)``
-    (updated), as ``opt.update`` would make it after the step. Returns ``(loss, code)``; only these
-    arrays are written, and for a code other than DONE nothing else ran:
+def mlp_blas_step(addr, x, xd, convert, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit, lr, modes):
+    """Forward, softmax cross-entropy against labels t, backward: every dW, db; and, if ``modes`` is
+    not empty, SGD(lr) on each layer's W and b as soon as its gradients are made (``modes``: the
+    SGD's row modes of ``(W1, b1, W2, ...)``, updated), as ``opt.update`` would after the step.
+    Returns ``(loss, code)``; only these arrays are written (and idx/val/ptr), and for NOT_FINITE
+    nothing else ran:
 
-    - SPARSE: x is sparse enough for the first layer's list of nonzeros (``limit`` >= 0: the density
-      up to which it lists, as fused.affine.SparseInputAffine decides; the list, into idx/val/ptr,
-      stops as soon as it is too dense), or the list met a NaN/inf: the caller runs the layers.
-    - NOT_FINITE: x W1 holds NaN or inf (x's, W1's or an overflow's: the caller looks at x).
+    - DONE: the first layer's products through BLAS;
+    - LISTED: x was sparse enough for the first layer's list of nonzeros (``limit`` >= 0: the
+      density up to which it lists, as fused.affine.SparseInputAffine decides; the list, into
+      idx/val/ptr, stops as soon as it is too dense), and the first layer's products went through
+      the list, as that layer makes them (kernels/sparse_input.py);
+    - NOT_FINITE: x holds NaN or inf (the list met one), or x W1 does (x's, W1's or an overflow's:
+      the caller looks at x).
 
-    ``addr``: NumPy's cblas_?gemm for the dtype (blas.address)."""
-    if limit >= 0 and compact_rows(x, idx, val, ptr, limit) != -1:
-        return 0.0, SPARSE
+    ``addr``: NumPy's cblas_?gemm for the dtype (blas.address). ``x``: the batch (N, D), in the
+    layers' dtype or a float32 batch for float64 layers, which the list takes as it is (widening each
+    value) and BLAS converted: with ``convert``, x is copied into ``xd`` (the layers' dtype) where BLAS
+    needs it, checked as it is copied; else ``xd`` is x."""
     n_layers = len(Ws)
+    status = -1  # compact_rows': the count of nonzeros listed; -1: too dense (or not asked)
+    if idx.size < x.size or val.size < x.size or ptr.size <= x.shape[0]:
+        limit = -1.0  # (buffers too small for this batch's list: never written past their ends)
+    if limit >= 0:
+        status = compact_rows(x, idx, val, ptr, limit)
+        if status == -2:  # (a NaN or inf met)
+            return 0.0, NOT_FINITE
+        if status >= 0 and not all_finite(Ws[0].ravel()):
+            status = -1  # the list would skip x's zeros that meet W1's NaN/inf: BLAS, as the layer does
+    listed = status >= 0
     # The transpose flags as computed booleans: literal True/False would make Numba compile gemm once
     # per combination of them.
     no, yes = n_layers < 0, n_layers > 0
-    # x W1 into ds[0] (scratch until the backward): hs[0] is what the layers hold from the last step,
-    # and a refused call must leave it. Then hs[0] = x W1 + b1 (ReLU'd), as bias_relu_forward makes it.
-    gemm(addr, x, no, Ws[0], no, ds[0])
-    if not all_finite(ds[0].ravel()):
-        return 0.0, NOT_FINITE
-    _bias_from(ds[0], bs[0], hs[0], n_layers > 1)
+    if listed:  # (x is all finite: nothing can refuse the call now)
+        csr_affine_forward(idx, val, ptr, Ws[0], bs[0], hs[0], n_layers > 1)
+    else:
+        if convert and not copy_all_finite(x.ravel(), xd.ravel()):
+            return 0.0, NOT_FINITE
+        # x W1 into ds[0] (scratch until the backward): hs[0] is what the layers hold from the last
+        # step, and a refused call must leave it. Then hs[0] = x W1 + b1 (ReLU'd), as
+        # bias_relu_forward makes it.
+        gemm(addr, xd, no, Ws[0], no, ds[0])
+        if not all_finite(ds[0].ravel()):
+            return 0.0, NOT_FINITE
+        _bias_from(ds[0], bs[0], hs[0], n_layers > 1)
     for l in range(1, n_layers):
         gemm(addr, hs[l - 1], no, Ws[l], no, hs[l])
         if l < n_layers - 1:
@@ -78,9 +102,13 @@ def mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit,
         if l > 0:  # (two call sites: the first layer's input is x, the others' the layers' outputs)
             gemm(addr, hs[l - 1], yes, g, no, dWs[l])
             gemm(addr, g, no, Ws[l], yes, ds[l - 1])
+        elif listed and all_finite(g.ravel()):  # (0 * inf must give BLAS's NaN: the layer's rule)
+            csr_weight_grad(idx, val, ptr, g, dWs[0])
         else:
-            gemm(addr, x, yes, g, no, dWs[0])
+            if listed and convert:  # (x is finite: listed)
+                copy_all_finite(x.ravel(), xd.ravel())
+            gemm(addr, xd, yes, g, no, dWs[0])
         if modes.shape[0]:  # (W[l] is read no more: its input gradient is made)
             sgd_update_param(Ws[l].ravel(), dWs[l].ravel(), Ws[l].shape[1], modes, 2 * l, lr)
             sgd_update_param(bs[l], dbs[l], bs[l].shape[0], modes, 2 * l + 1, lr)
-    return loss, DONE
+    return loss, LISTED if listed else DONE

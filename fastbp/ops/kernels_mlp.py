@@ -155,6 +155,8 @@ GEMM_SIZES = tuple(
 )
 # a step's sizes: batches above SMALL_BATCH (the compiled loops take up to 4), widths of 2 and more
 MLP_BLAS_SIZES = ((5, (13, 7, 5)), (9, (9, 3)), (6, (13, 7, 6, 5)), (7, (9, 6, 4), "inf"))
+# the list's products are compiled for the first layer's widths 50 and 100 only (kernels/sparse_input)
+MLP_BLAS_LISTED_SIZES = ((9, (20, 50, 5)), (12, (17, 100, 7, 3)), (8, (13, 50, 4), "inf"))
 
 
 def _make_mlp_blas_step(rng, dtype, size):
@@ -164,23 +166,43 @@ def _make_mlp_blas_step(rng, dtype, size):
     return x, t, Ws, bs
 
 
-def _blas_step_outputs(x, t, Ws, bs, lr, modes):
-    """The compiled step's (loss, code, hs, y, dWs, dbs), on outputs filled with garbage first; or
-    None where NumPy's BLAS is not one it can call."""
-    addr = _address(x.dtype)
+def _blas_step_outputs(x, t, Ws, bs, lr, modes, listed=False):
+    """The compiled step's (loss, code, hs, y, dWs, dbs), on outputs filled with garbage first (with
+    ``listed``, x's list of nonzeros taken at any density: code LISTED reads as DONE); or None where
+    NumPy's BLAS is not one it can call."""
+    addr = _address(Ws[0].dtype)
     if not addr:
         return None
     hs, ds = _outputs(x, Ws), _outputs(x, Ws)
     dWs, dbs = tuple(_filled(W.shape, W.dtype) for W in Ws), tuple(_filled(W.shape[1], W.dtype) for W in Ws)
     y = _filled(hs[-1].shape, Ws[-1].dtype)
-    no = (np.zeros(1, np.int32), np.zeros(1, x.dtype), np.zeros(2, np.int64))
+    if listed:
+        lists = (np.full(x.size, -7, np.int32), _filled(x.size, Ws[0].dtype), np.full(x.shape[0] + 1, -7))
+    else:
+        lists = (np.zeros(1, np.int32), np.zeros(1, Ws[0].dtype), np.zeros(2, np.int64))
+    xd = _filled(x.shape, Ws[0].dtype)
+    convert = x.dtype != Ws[0].dtype
     with np.errstate(all="ignore"):
-        loss, code = _kmb.mlp_blas_step(addr, x, t, Ws, bs, hs, ds, dWs, dbs, y, *no, -1.0, lr, modes)
+        loss, code = _kmb.mlp_blas_step(
+            addr, x, xd if convert else x, convert, t, Ws, bs, hs, ds, dWs, dbs, y, *lists,
+            1.0 if listed else -1.0, lr, modes,
+        )  # fmt: skip
+    if listed and code == _kmb.LISTED:
+        code = _kmb.DONE
+    elif listed and code == _kmb.DONE and np.count_nonzero(x) and np.isfinite(Ws[0]).all():
+        raise AssertionError("mlp_blas_step did not take the list it was given")
     return loss, code, hs, y, dWs, dbs
 
 
 def _fast_mlp_blas_step(x, t, Ws, bs):
     out = _blas_step_outputs(x, t, Ws, bs, 0.0, np.zeros(0, np.int64))
+    if out is None:
+        return _rmb.mlp_blas_step(x, t, Ws, bs)
+    return (0.0, out[1]) if out[1] else out
+
+
+def _fast_mlp_blas_step_listed(x, t, Ws, bs):
+    out = _blas_step_outputs(x, t, Ws, bs, 0.0, np.zeros(0, np.int64), listed=True)
     if out is None:
         return _rmb.mlp_blas_step(x, t, Ws, bs)
     return (0.0, out[1]) if out[1] else out
@@ -231,6 +253,23 @@ CASES = (
         _rmb.mlp_blas_step,
         _make_mlp_blas_step,
         MLP_BLAS_SIZES,
+    ),
+    Case(
+        "mlp_blas_step listed",
+        "mlp_blas",
+        _fast_mlp_blas_step_listed,
+        _rmb.mlp_blas_step,
+        _make_mlp_blas_step,
+        MLP_BLAS_LISTED_SIZES,
+    ),
+    Case(
+        "mlp_blas_step listed float32 x",
+        "mlp_blas",
+        _fast_mlp_blas_step_listed,
+        _rmb.mlp_blas_step,
+        _widened(_make_mlp_blas_step),
+        MLP_BLAS_LISTED_SIZES,
+        dtypes=_F64,
     ),
     Case(
         "mlp_blas_step sgd",
