@@ -202,7 +202,14 @@ def _start(argv, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # SIGINT as in a terminal: a test run started in the background by a non-interactive shell
+        # has it ignored, the child would inherit that, and Python keeps an ignored SIGINT ignored
+        preexec_fn=_default_sigint if os.name == "posix" else None,
     )
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(stream, text, timeout=120):

@@ -13,6 +13,15 @@ from fastbp import _compiling, _interrupt
 from fastbp import cli as fastbp_cli
 
 
+@pytest.fixture(autouse=True)
+def python_handles_sigint():
+    """Python's own SIGINT handler, as in a terminal (a process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then keeps it ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 

@@ -50,9 +50,7 @@ def test_kernels_are_cached_on_disk_and_compile_once_per_dtype(tmp_path):
     reads_x = {f"fastbp.kernels.mlp.{k}" for k in ("dense_forward", "dense_backward", "mlp_forward")}
     reads_x |= {f"fastbp.kernels.mlp.{k}" for k in ("mlp_backward", "mlp_step", "_weight_grad")}
     # The one-call BLAS step lists a float32 batch as it is (one more signature of the listing, as in
-    # the first layer) and converts it itself where the list does not take it (its float64 and
-    # float32 compilations type that call too, one dtype each).
-    reads_x |= {f"fastbp.kernels.{k}" for k in ("checks.copy_all_finite", "mlp_blas.copy_all_finite")}
+    # the first layer).
     reads_x |= {f"fastbp.kernels.mlp_blas.{k}" for k in ("mlp_blas_step", "compact_rows")}
     for name, (n_sigs, _, _) in used.items():
         limit = 3 if name in reads_x else 2

@@ -107,7 +107,7 @@ def test_the_blas_fold_runs_and_leaves_this_steps_gradients(monkeypatch, dtypes)
     real = fused_mlp._mlp_blas.mlp_blas_step
 
     def step(*args):
-        if args[5][0] is a.params["W1"]:  # (b's gradient takes the step too, with nothing folded)
+        if args[4][0] is a.params["W1"]:  # (b's gradient takes the step too, with nothing folded)
             folded.append(len(args[-1]) > 0)  # (modes: empty when no SGD is folded in)
         return real(*args)
 

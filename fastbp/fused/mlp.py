@@ -263,13 +263,12 @@ class SmallBatchMLP(Fused):
         x = x if x.ndim == 2 else x.reshape(n, -1)
         # A float32 batch for float64 weights is listed as it is; BLAS takes it converted, as the first
         # layer would convert it (checked as it is copied), into a buffer the layer does not hold.
-        convert = x.dtype != dt
-        xd = self._spare("x", x.shape, dt, self.affines[0].x, x) if convert else x
+        xd = self._spare("x", x.shape, dt, self.affines[0].x, x) if x.dtype != dt else x
         limit = self.body[0]._limit(x)
         c_args = (c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
         lists = c.lists if limit is not None else _NO_LIST[dt.char]
         limit = -1.0 if limit is None else limit
-        loss, code = _mlp_blas.mlp_blas_step(addr, x, xd, convert, t, *c_args, *lists, limit, lr, modes)
+        loss, code = _mlp_blas.mlp_blas_step(addr, x, xd, t, *c_args, *lists, limit, lr, modes)
         if code == _mlp_blas.NOT_FINITE:
             _chk.finite_input(x.reshape(shape))  # raises when x holds the NaN/inf; else the layers run
             return None

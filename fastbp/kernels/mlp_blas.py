@@ -17,6 +17,8 @@ gradients are made and its input gradient no longer needs W: by SGD's own per-pa
 back from memory beside W (at batch 32, a tenth of TwoLayerNet's step).
 """
 
+from numba.extending import overload
+
 from .._jit import jit
 from . import rules
 from .affine import bias_backward, bias_forward, bias_relu_forward, relu_bias_backward
@@ -39,8 +41,25 @@ def _bias_from(src, b, out, relu):
             out[i, j] = rules.relu(src[i, j] + b[j]) if relu else src[i, j] + b[j]
 
 
+def _converted(x, xd):
+    """Where x and xd differ in dtype: xd = x converted, checked as it is copied (True when all
+    finite). Where they do not, xd is x: nothing to do (True)."""
+    if x.dtype == xd.dtype:
+        return True
+    return copy_all_finite(x.ravel(), xd.ravel())
+
+
+@overload(_converted)
+def _converted_typed(x, xd):
+    # Chosen by type when compiled: a same-dtype step has no conversion in it at all (its x may be a
+    # read-only array, which a copy into it would not even type).
+    if x.dtype == xd.dtype:
+        return lambda x, xd: True
+    return lambda x, xd: copy_all_finite(x.ravel(), xd.ravel())
+
+
 @jit
-def mlp_blas_step(addr, x, xd, convert, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit, lr, modes):
+def mlp_blas_step(addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit, lr, modes):
     """Forward, softmax cross-entropy against labels t, backward: every dW, db; and, if ``modes`` is
     not empty, SGD(lr) on each layer's W and b as soon as its gradients are made (``modes``: the
     SGD's row modes of ``(W1, b1, W2, ...)``, updated), as ``opt.update`` would after the step.
@@ -57,8 +76,8 @@ def mlp_blas_step(addr, x, xd, convert, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val
 
     ``addr``: NumPy's cblas_?gemm for the dtype (blas.address). ``x``: the batch (N, D), in the
     layers' dtype or a float32 batch for float64 layers, which the list takes as it is (widening each
-    value) and BLAS converted: with ``convert``, x is copied into ``xd`` (the layers' dtype) where BLAS
-    needs it, checked as it is copied; else ``xd`` is x."""
+    value) and BLAS converted: then x is copied into ``xd`` (the layers' dtype) where BLAS needs it,
+    checked as it is copied; else ``xd`` is x."""
     n_layers = len(Ws)
     status = -1  # compact_rows': the count of nonzeros listed; -1: too dense (or not asked)
     if idx.size < x.size or val.size < x.size or ptr.size <= x.shape[0]:
@@ -76,7 +95,7 @@ def mlp_blas_step(addr, x, xd, convert, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val
     if listed:  # (x is all finite: nothing can refuse the call now)
         csr_affine_forward(idx, val, ptr, Ws[0], bs[0], hs[0], n_layers > 1)
     else:
-        if convert and not copy_all_finite(x.ravel(), xd.ravel()):
+        if not _converted(x, xd):
             return 0.0, NOT_FINITE
         # x W1 into ds[0] (scratch until the backward): hs[0] is what the layers hold from the last
         # step, and a refused call must leave it. Then hs[0] = x W1 + b1 (ReLU'd), as
@@ -105,8 +124,8 @@ def mlp_blas_step(addr, x, xd, convert, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val
         elif listed and all_finite(g.ravel()):  # (0 * inf must give BLAS's NaN: the layer's rule)
             csr_weight_grad(idx, val, ptr, g, dWs[0])
         else:
-            if listed and convert:  # (x is finite: listed)
-                copy_all_finite(x.ravel(), xd.ravel())
+            if listed:  # (x is finite: listed)
+                _converted(x, xd)
             gemm(addr, xd, yes, g, no, dWs[0])
         if modes.shape[0]:  # (W[l] is read no more: its input gradient is made)
             sgd_update_param(Ws[l].ravel(), dWs[l].ravel(), Ws[l].shape[1], modes, 2 * l, lr)

@@ -184,7 +184,7 @@ def _blas_step_outputs(x, t, Ws, bs, lr, modes, listed=False):
     convert = x.dtype != Ws[0].dtype
     with np.errstate(all="ignore"):
         loss, code = _kmb.mlp_blas_step(
-            addr, x, xd if convert else x, convert, t, Ws, bs, hs, ds, dWs, dbs, y, *lists,
+            addr, x, xd if convert else x, t, Ws, bs, hs, ds, dWs, dbs, y, *lists,
             1.0 if listed else -1.0, lr, modes,
         )  # fmt: skip
     if listed and code == _kmb.LISTED:
