@@ -36,13 +36,14 @@ class catching:
 
     def __enter__(self):
         self._previous = None
+        _SEEN[0] = False  # (a command's failure is its own unless a Ctrl-C comes during it)
         if threading.current_thread() is not threading.main_thread():
             return self
         if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
             return self
-        _SEEN[0] = False
-        try:  # (a Ctrl-C between the two steps: put everything back, then let it through)
-            self._previous = signal.signal(signal.SIGINT, _handler)
+        try:  # (a Ctrl-C between the steps: put everything back, then let it through)
+            self._previous = signal.default_int_handler  # (known: what signal.signal will return)
+            signal.signal(signal.SIGINT, _handler)
             _ACTIVE[0] = True
         except BaseException:
             _ACTIVE[0] = False

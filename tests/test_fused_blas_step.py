@@ -207,3 +207,54 @@ def test_weights_rebound_to_shapes_that_do_not_chain_are_numpys_error(n, shape):
     for call in (lambda: a.gradient(x, t), lambda: a.train_step(x, t, opt)):
         with pytest.raises(ValueError):
             call()
+
+
+def test_a_refused_call_leaves_no_list_behind(monkeypatch):
+    """The compiled step lists into the first layer's buffers: the list that layer held from an
+    earlier pass is gone, as when the layers refuse the batch themselves."""
+    nets = pair("two", np.float64)
+    rng = np.random.default_rng(8)
+    x, t = batch(rng, nets[0], 32, np.float64, True)
+    bad = x.copy()
+    bad[5, 300] = np.nan
+    for net, on in zip(nets, (False, True), strict=True):
+        layers_one_by_one(monkeypatch, on)
+        net.gradient(x, np.eye(10)[t])  # (target rows: the layers run, and the first lists x)
+        assert net.node_of(net.layers["Affine1"]).listed
+        with pytest.raises(ValueError, match="x contains NaN"):
+            net.gradient(bad, t)
+        assert not net.node_of(net.layers["Affine1"]).listed
+
+
+@pytest.mark.parametrize("change", ["read-only W2", "read-only b1", "W2 reshaped in place"])
+@pytest.mark.parametrize("n", [3, 32])
+def test_weights_changed_in_place_after_a_step_take_the_layers(n, change):
+    a, b = pair("two", np.float64)
+    rng = np.random.default_rng(9)
+    x, t = batch(rng, a, n, np.float64, False)
+    a.gradient(x, t)
+    for net in (a, b):
+        if change == "read-only W2":
+            net.params["W2"].flags.writeable = False
+        elif change == "read-only b1":
+            net.params["b1"].flags.writeable = False
+        else:
+            net.params["W2"].shape = (10, 50)
+    if change.startswith("read-only"):
+        ga, gb = a.gradient(x, t), b.gradient(x, t)
+        for k in gb:
+            assert_array_equal(ga[k], gb[k])
+    else:
+        with pytest.raises(ValueError):
+            a.gradient(x, t)
+
+
+@pytest.mark.parametrize("n", [3, 32, 200])
+def test_labels_past_a_narrowed_last_layer_are_an_error_not_a_crash(n):
+    a, _ = pair("two", np.float64)
+    a.params["W2"] = a.layers["Affine2"].W = np.zeros((50, 2))
+    a.params["b2"] = a.layers["Affine2"].b = np.zeros(2)
+    x, t = batch(np.random.default_rng(10), a, n, np.float64, False)
+    t[:] = 9
+    with pytest.raises(ValueError, match="label"):
+        a.gradient(x, t)

@@ -134,7 +134,7 @@ class SparseInputAffine(Fused):
         if status < 0 and x2.dtype != W.dtype:  # not listed: BLAS takes W's dtype
             if checked or not _widens(x2, W):
                 if not checked:
-                    _chk.finite_input(x2)
+                    _chk.finite_input(x2.reshape(x.shape))
                 x2 = a.rows(x2)
             else:  # the copy checks as it goes, into a buffer the last pass's layer does not hold
                 buf = a._spare("x", x2.shape, W.dtype, a.x, x2)
@@ -163,10 +163,10 @@ class SparseInputAffine(Fused):
                 try:
                     products.forward(a, x2, W, out)
                 except RuntimeWarning:  # (warnings made errors): the refusal first, if x is to blame
-                    _chk.finite_input(x2)
+                    _chk.finite_input(x2.reshape(x.shape))
                     raise
                 if out.shape[1] == 0 or not all_finite(out.reshape(-1)):
-                    _chk.finite_input(x2)  # raises when x holds the NaN/inf
+                    _chk.finite_input(x2.reshape(x.shape))  # raises when x holds the NaN/inf
             (_aff.bias_relu_forward if relu else _aff.bias_forward)(out, a.b)
         a.record(x2, out, x.shape)
         if relu:

@@ -51,6 +51,7 @@ class _Loops(NamedTuple):
     y: np.ndarray
     row: np.ndarray  # scratch for FOLD_ROWS rows of dW of the widest layer (the SGD-folded step)
     gemm: bool  # every product has both dimensions over 1 (the one-call BLAS step makes np.dot's)
+    shapes: tuple  # the Ws' shapes when these were made
     params: tuple  # (W1, b1, W2, b2, ...): what a folded SGD updates, in the order of its modes
     grads: tuple  # (dW1, db1, dW2, db2, ...): the gradients the two calls would hand the SGD
     lists: tuple  # (idx, val, ptr): the first layer's buffers for its list of nonzeros (the one-call
@@ -107,8 +108,12 @@ class SmallBatchMLP(Fused):
         c = self._built
         affines = self.affines
         if c is not None and c.n == n and c.Ws[0].shape[0] == d:  # (runs on every step: a plain loop)
-            for a, W, b in zip(affines, c.Ws, c.bs, strict=False):
-                if a.W is not W or a.b is not b:
+            for a, W, b, shape in zip(affines, c.Ws, c.bs, c.shapes, strict=False):
+                # (the same arrays, still of the shapes and writeable as when these were made: an
+                # array's shape and flags can be set in place)
+                if a.W is not W or a.b is not b or W.shape != shape:
+                    break
+                if not (W.flags.writeable and b.flags.writeable):
                     break
             else:
                 return c
@@ -137,7 +142,8 @@ class SmallBatchMLP(Fused):
             first = self.body[0]
             lists = first._buffer("idx", (n * d,), np.int32), first._buffer("val", (n * d,), dt)
             lists += (first._buffer("ptr", (n + 1,), np.int64),)
-        self._built = _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm, params, grads, lists)
+        shapes = tuple(W.shape for W in Ws)
+        self._built = _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm, shapes, params, grads, lists)
         return self._built
 
     def _forward(self, x, t=None, grad=False):
@@ -254,8 +260,9 @@ class SmallBatchMLP(Fused):
         """The whole step in one compiled call through NumPy's BLAS (kernels/mlp_blas.py; ``addr``:
         ``_blas_address``), for a batch above SMALL_BATCH (``c``: ``_arrays`` for it), the first
         layer's products through its list of nonzeros where it would list the batch: returns the
-        loss, or None when the layers must run one by one (a product that is not finite; a layer
-        with a dimension of 1). With SGD's ``modes`` (of ``c.params``), SGD(lr) is folded in."""
+        loss, or None when the layers must run one by one (no arrays for it: ``c`` None; a product
+        that is not finite; a layer with a dimension of 1). With SGD's ``modes`` (of ``c.params``),
+        SGD(lr) is folded in."""
         if c is None or c.n < 2 or not c.gemm:
             return None
         n, dt = c.n, c.y.dtype
@@ -266,8 +273,11 @@ class SmallBatchMLP(Fused):
         xd = self._spare("x", x.shape, dt, self.affines[0].x, x) if x.dtype != dt else x
         limit = self.body[0]._limit(x)
         c_args = (c.Ws, c.bs, c.hs, c.ds, c.dWs, c.dbs, c.y)
-        lists = c.lists if limit is not None else _NO_LIST[dt.char]
-        limit = -1.0 if limit is None else limit
+        if limit is None:
+            lists, limit = _NO_LIST[dt.char], -1.0
+        else:  # the kernel lists into the first layer's buffers: whatever list it held is gone now
+            lists = c.lists
+            self.forget()
         loss, code = _mlp_blas.mlp_blas_step(addr, x, xd, t, *c_args, *lists, limit, lr, modes)
         if code == _mlp_blas.NOT_FINITE:
             _chk.finite_input(x.reshape(shape))  # raises when x holds the NaN/inf; else the layers run
@@ -289,6 +299,8 @@ class SmallBatchMLP(Fused):
                 g = b(g, True)
             return self._bwd_first(g, False)
         if not (self._stepped and dout == 1.0):
+            # (a backward of its own after the pass, or with another dout: the compiled loops make it,
+            # whatever path the forward took -- the same sums up to rounding, ~1e-18 here)
             t = self.loss.t
             if t.ndim == 1:
                 _sce.softmax_ce_backward(dout, c.y, t, c.ds[-1])

@@ -63,8 +63,8 @@ def mlp_blas_step(addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, li
     """Forward, softmax cross-entropy against labels t, backward: every dW, db; and, if ``modes`` is
     not empty, SGD(lr) on each layer's W and b as soon as its gradients are made (``modes``: the
     SGD's row modes of ``(W1, b1, W2, ...)``, updated), as ``opt.update`` would after the step.
-    Returns ``(loss, code)``; only these arrays are written (and idx/val/ptr), and for NOT_FINITE
-    nothing else ran:
+    Returns ``(loss, code)``; only these arrays are written (and idx/val/ptr, and xd), and for
+    NOT_FINITE nothing but the listing or the conversion ran:
 
     - DONE: the first layer's products through BLAS;
     - LISTED: x was sparse enough for the first layer's list of nonzeros (``limit`` >= 0: the

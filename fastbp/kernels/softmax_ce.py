@@ -34,12 +34,23 @@ def _softmax_row(x, p, i):
 
 
 @jit
+def _labels_in(t, c):
+    """ValueError unless every label is a column of the (N, c) scores, before anything is written.
+    The network checks labels against its output size; a last layer rebound to fewer outputs would
+    otherwise be indexed past its end (compiled code checks no index)."""
+    for i in range(t.shape[0]):
+        if t[i] < 0 or t[i] >= c:
+            raise ValueError("a label is not a column of the scores (the last layer has fewer outputs)")
+
+
+@jit
 def softmax_ce_forward(x, t, p):
     """Mean of -log softmax(x)[i, t[i]]; softmax(x) is written into p.
 
     x: (N, C) logits, t: (N,) class indices in [0, C), p: (N, C) -> float loss.
     """
     n = x.shape[0]
+    _labels_in(t, x.shape[1])
     loss = 0.0
     for i in range(n):
         m, log_s = _softmax_row(x, p, i)
@@ -71,6 +82,7 @@ def softmax_ce_backward(dout, p, t, dx):
     p: (N, C) softmax from the forward pass, t: (N,) class indices, dx: (N, C) output (may be p).
     """
     n, c = p.shape
+    _labels_in(t, c)
     d = p.dtype.type(dout)
     nn = p.dtype.type(n)
     one = p.dtype.type(1)
