@@ -99,8 +99,11 @@ def test_a_command_failing_after_a_ctrl_c_exits_130_as_interrupted(monkeypatch, 
 
     monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", broken_by_ctrl_c)
     assert fastbp_cli.main(["gradcheck"]) == 130
-    err = capsys.readouterr().err.strip()
-    assert err == "fastbp gradcheck: interrupted (then RuntimeError: no compiled object yet)"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "fastbp gradcheck: after the Ctrl-C: RuntimeError: no compiled object yet",
+        "fastbp gradcheck: interrupted",
+    ]
     for command, message in ((broken, "a bug"), (handled_then_broken, "results")):
         monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", command)
         with pytest.raises((RuntimeError, KeyError), match=message):  # a failure of its own is shown
@@ -113,3 +116,17 @@ def test_a_lost_ctrl_c_is_raised_once():
         with pytest.raises(KeyboardInterrupt):
             _compilation_ends()
         _compilation_ends()  # (delivered: the next compilation runs on)
+
+
+def test_training_broken_by_a_lost_ctrl_c_says_how_far_it_got(monkeypatch, capsys):
+    from fastbp import trainer
+
+    def train(self):
+        _swallowed_ctrl_c()
+        raise RuntimeError("no compiled object yet")
+
+    monkeypatch.setattr(trainer.Trainer, "train", train)
+    assert fastbp_cli.main(["train", "--iterations", "5", "--no-progress"]) == 130
+    out, err = capsys.readouterr()
+    assert "interrupted after 0 of 5 steps" in out
+    assert err.strip().endswith("fastbp train: interrupted")

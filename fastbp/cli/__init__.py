@@ -83,7 +83,8 @@ def main(argv=None) -> int:
         except Exception as e:  # after a Ctrl-C: Numba's state, broken by one it swallowed (_interrupt)
             if not _interrupt.seen():
                 raise
-            print(f"{command}: interrupted (then {type(e).__name__}: {e})", file=sys.stderr)
+            print(f"{command}: after the Ctrl-C: {type(e).__name__}: {e}", file=sys.stderr)
+            print(f"{command}: interrupted", file=sys.stderr)
             return 130
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import _compiling
+from .. import _compiling, _interrupt
 from . import checks, runs
 from .checks import UsageError
 from .parser import DEFAULT_EPOCHS, DEFAULT_LR, option
@@ -283,8 +283,10 @@ def run_train(args, given: set[str]) -> int:
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported below
             test_acc = trainer.train()
-    except KeyboardInterrupt:
-        say(f"interrupted after {trainer.current_iter} of {trainer.max_iter} steps", flush=True)
+    except BaseException as e:
+        # (a Ctrl-C, or a failure it caused: Numba's state after one it swallowed, fastbp._interrupt)
+        if isinstance(e, KeyboardInterrupt) or (isinstance(e, Exception) and _interrupt.seen()):
+            say(f"interrupted after {trainer.current_iter} of {trainer.max_iter} steps", flush=True)
         raise
     if rank != 0:
         return 0
