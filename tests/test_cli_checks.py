@@ -196,20 +196,23 @@ def test_evaluate_refuses_weights_without_a_description(tmp_path, capsys):
 def _start(argv, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "fastbp", *argv],
+        [sys.executable, "-c", _WITH_SIGINT, *argv],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # SIGINT as in a terminal: a test run started in the background by a non-interactive shell
-        # has it ignored, the child would inherit that, and Python keeps an ignored SIGINT ignored
-        preexec_fn=_default_sigint if os.name == "posix" else None,
     )
 
 
-def _default_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# `python -m fastbp ARGS` with Python's own SIGINT handler, as in a terminal: a test run started in the
+# background by a non-interactive shell has SIGINT ignored, the child inherits that, and Python keeps
+# an ignored SIGINT ignored. (Not a preexec_fn: that forks, which JAX, imported by other tests, warns
+# of.)
+_WITH_SIGINT = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'fastbp'; runpy.run_module('fastbp', run_name='__main__', alter_sys=True)"
+)
 
 
 def _wait_for(stream, text, timeout=120):
