@@ -36,11 +36,11 @@ class catching:
 
     def __enter__(self):
         self._previous = None
-        _SEEN[0] = False  # (a command's failure is its own unless a Ctrl-C comes during it)
         if threading.current_thread() is not threading.main_thread():
             return self
         if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return self
+            return self  # (also inside a catching already in force: its Ctrl-C stays noted)
+        _SEEN[0] = False
         try:  # (a Ctrl-C between the steps: put everything back, then let it through)
             self._previous = signal.default_int_handler  # (known: what signal.signal will return)
             signal.signal(signal.SIGINT, _handler)
@@ -55,14 +55,14 @@ class catching:
     def __exit__(self, *exc):
         if self._previous is not None:
             try:  # (a Ctrl-C here still puts the handler back)
-                _ACTIVE[0] = False
+                _ACTIVE[0] = _SEEN[0] = False  # (nothing pending once the command is over)
             finally:
                 signal.signal(signal.SIGINT, self._previous)
         return False
 
 
 def seen() -> bool:
-    """Whether a Ctrl-C came since ``catching`` was last entered and was not handled since."""
+    """Whether a Ctrl-C came while ``catching`` is in force and was not handled since."""
     return _SEEN[0]
 
 

@@ -210,8 +210,8 @@ def _start(argv, tmp_path):
 # an ignored SIGINT ignored. (Not a preexec_fn: that forks, which JAX, imported by other tests, warns
 # of.)
 _WITH_SIGINT = (
-    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "sys.argv[0] = 'fastbp'; runpy.run_module('fastbp', run_name='__main__', alter_sys=True)"
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('fastbp', run_name='__main__', alter_sys=True)"
 )
 
 

@@ -250,11 +250,21 @@ def test_weights_changed_in_place_after_a_step_take_the_layers(n, change):
 
 
 @pytest.mark.parametrize("n", [3, 32, 200])
-def test_labels_past_a_narrowed_last_layer_are_an_error_not_a_crash(n):
+@pytest.mark.parametrize("width", [2, 12])
+@pytest.mark.parametrize("rows", [False, True])  # class indices, or target rows (one-hot)
+def test_labels_that_do_not_fit_a_rebound_last_layer_are_an_error_not_a_crash(n, width, rows):
+    """The network checks labels against its output size (10); a last layer rebound to another
+    width must not be indexed past its end (or read target rows past theirs)."""
     a, _ = pair("two", np.float64)
-    a.params["W2"] = a.layers["Affine2"].W = np.zeros((50, 2))
-    a.params["b2"] = a.layers["Affine2"].b = np.zeros(2)
+    a.params["W2"] = a.layers["Affine2"].W = np.zeros((50, width))
+    a.params["b2"] = a.layers["Affine2"].b = np.zeros(width)
     x, t = batch(np.random.default_rng(10), a, n, np.float64, False)
     t[:] = 9
-    with pytest.raises(ValueError, match="label"):
-        a.gradient(x, t)
+    if rows:
+        with pytest.raises(ValueError, match="target rows"):
+            a.gradient(x, np.eye(10)[t])
+    elif width == 2:
+        with pytest.raises(ValueError, match="label"):
+            a.gradient(x, t)
+    else:  # (labels below 10 are columns of 12: nothing wrong to say)
+        assert np.isfinite(a.gradient(x, t)["W2"]).all()

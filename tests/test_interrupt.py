@@ -104,6 +104,14 @@ def test_a_command_failing_after_a_ctrl_c_exits_130_as_interrupted(monkeypatch, 
         "fastbp gradcheck: after the Ctrl-C: RuntimeError: no compiled object yet",
         "fastbp gradcheck: interrupted",
     ]
+
+    def disk_full_after_ctrl_c(args, given):  # (a failure the command line names, after a Ctrl-C)
+        _swallowed_ctrl_c()
+        raise OSError("No space left on device")
+
+    monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", disk_full_after_ctrl_c)
+    assert fastbp_cli.main(["gradcheck"]) == 130
+    assert capsys.readouterr().err.strip().endswith("fastbp gradcheck: interrupted")
     for command, message in ((broken, "a bug"), (handled_then_broken, "results")):
         monkeypatch.setitem(fastbp_cli.COMMANDS, "gradcheck", command)
         with pytest.raises((RuntimeError, KeyError), match=message):  # a failure of its own is shown

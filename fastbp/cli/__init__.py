@@ -66,7 +66,14 @@ def main(argv=None) -> int:
         _threads.ensure_applied()  # the command runs fastbp's steps: their thread setting (see _threads)
         try:
             with _interrupt.catching():
-                return COMMANDS[args.command](args, given)
+                try:
+                    return COMMANDS[args.command](args, given)
+                except Exception as e:  # after a Ctrl-C: what it caused (Numba's state after one it
+                    if not _interrupt.seen():  # swallowed: fastbp._interrupt), whatever the failure
+                        raise
+                    print(f"{command}: after the Ctrl-C: {type(e).__name__}: {e}", file=sys.stderr)
+                    print(f"{command}: interrupted", file=sys.stderr)
+                    return 130
         except UsageError as e:
             if not getattr(e, "quiet", False):  # (--distributed: rank 0 alone says it)
                 print(f"{command}: error: {e}", file=sys.stderr)
@@ -80,12 +87,6 @@ def main(argv=None) -> int:
         except OSError as e:  # writing a result failed (disk full, permissions changed meanwhile)
             print(f"{command}: error: {e}", file=sys.stderr)
             return 1
-        except Exception as e:  # after a Ctrl-C: Numba's state, broken by one it swallowed (_interrupt)
-            if not _interrupt.seen():
-                raise
-            print(f"{command}: after the Ctrl-C: {type(e).__name__}: {e}", file=sys.stderr)
-            print(f"{command}: interrupted", file=sys.stderr)
-            return 130
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130

@@ -40,7 +40,15 @@ def _labels_in(t, c):
     otherwise be indexed past its end (compiled code checks no index)."""
     for i in range(t.shape[0]):
         if t[i] < 0 or t[i] >= c:
-            raise ValueError("a label is not a column of the scores (the last layer has fewer outputs)")
+            raise ValueError("a label is not a column of the scores (the last layer was rebound?)")
+
+
+@jit
+def _rows_as_wide(t, c):
+    """ValueError unless the target rows have the scores' c columns, before anything is written (as
+    _labels_in: the network checks them against its output size, not the last layer's)."""
+    if t.shape[1] != c:
+        raise ValueError("the target rows are not as wide as the scores (the last layer was rebound)")
 
 
 @jit
@@ -65,6 +73,7 @@ def softmax_ce_forward_dist(x, t, p):
     x: (N, C) logits, t: (N, C) target rows (one-hot or any distribution), p: (N, C) -> float loss.
     """
     n, c = x.shape
+    _rows_as_wide(t, c)
     loss = 0.0
     for i in range(n):
         m, log_s = _softmax_row(x, p, i)
@@ -98,6 +107,7 @@ def softmax_ce_backward(dout, p, t, dx):
 def softmax_ce_backward_dist(dout, p, t, dx):
     """dx = (p - t) * dout / N for target rows t: (N, C)."""
     n, c = p.shape
+    _rows_as_wide(t, c)
     d = p.dtype.type(dout)
     nn = p.dtype.type(n)
     for i in range(n):
