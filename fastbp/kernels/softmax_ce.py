@@ -13,6 +13,7 @@ accumulated in float64 for both dtypes; ``p`` keeps the dtype of ``x``.
 import numpy as np
 
 from .._jit import jit
+from .checks import first_bad_label
 
 
 @jit
@@ -38,9 +39,8 @@ def _labels_in(t, c):
     """ValueError unless every label is a column of the (N, c) scores, before anything is written.
     The network checks labels against its output size; a last layer rebound to fewer outputs would
     otherwise be indexed past its end (compiled code checks no index)."""
-    for i in range(t.shape[0]):
-        if t[i] < 0 or t[i] >= c:
-            raise ValueError("a label is not a column of the scores (the last layer was rebound?)")
+    if first_bad_label(t, c) >= 0:
+        raise ValueError("a label is not a column of the scores (the last layer was rebound?)")
 
 
 @jit
@@ -48,7 +48,7 @@ def _rows_as_wide(t, c):
     """ValueError unless the target rows have the scores' c columns, before anything is written (as
     _labels_in: the network checks them against its output size, not the last layer's)."""
     if t.shape[1] != c:
-        raise ValueError("the target rows are not as wide as the scores (the last layer was rebound)")
+        raise ValueError("the target rows are not as wide as the scores (the last layer was rebound?)")
 
 
 @jit
