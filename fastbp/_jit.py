@@ -9,10 +9,12 @@
   no writable cache directory at decoration time, the kernels compile without a cache rather than make
   ``import fastbp`` fail. ``FASTBP_CACHE=0`` (or ``no``/``false``/``off``, any case) turns caching
   off; ``1``/``yes``/``true``/``on`` or unset keeps it on; anything else is refused at import.
-  Numba keys each cached kernel to its own source file only: after editing a module whose helpers
-  other kernels inline (``kernels/rules.py``: ReLU and the pooling winner, used by the activation,
-  affine, conv, pool, mlp and sparse_input kernels; ``kernels/simd.py``, ``kernels/softmax_ce.py``, ...),
-  clear the cache folder or run with ``FASTBP_CACHE=0`` (an installed release changes every file).
+  Inside that folder (or ``NUMBA_CACHE_DIR``) the kernels go to a folder named by a digest of the
+  sources they are compiled from (``kernels/*.py``, ``config.py``'s compiled-in values, this file's
+  options): Numba checks a cached kernel against its own source file only (its time stamp and size),
+  so a kernel whose callee in another module had changed (``kernels/softmax_ce.py``'s label check,
+  called by ``kernels/mlp.py``) was loaded as it had been compiled before the change -- without the
+  check, writing past the scores it was given. Folders of other digests are left in place.
 - Compilation is visible: the first kernel compiled in a process (a cache miss) prints one line on
   stderr (``fastbp._compiling``: ``FASTBP_QUIET=1`` or the ``fastbp`` logger silence it).
 - ``nogil=True``: kernels release the GIL, so user threads can overlap them.
@@ -29,9 +31,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import numba
 
@@ -79,10 +83,37 @@ def _cache_dir(cache: bool, environ) -> str | None:
     return folder if _writable_dir(folder) else ""
 
 
+def _source_digest() -> str:
+    """A digest of every source a compiled kernel depends on: the kernel modules (which call and
+    inline each other's functions), the compiled-in thresholds of ``config.py`` and the options here.
+    ~0.3 ms at import."""
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted((here / "kernels").glob("*.py")) + [here / "config.py", here / "_jit.py"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _kernel_dir(cache: bool, environ) -> str | None:
+    """The folder Numba's cache of fastbp's kernels goes to: one per version of their sources
+    (``_source_digest``) inside ``NUMBA_CACHE_DIR`` or the per-user folder; None when caching is off,
+    ``""`` when no such folder can be written (no cache)."""
+    if not cache:
+        return None
+    root = environ.get("NUMBA_CACHE_DIR") or _cache_dir(cache, environ)
+    if not root:
+        return ""
+    try:
+        folder = os.path.join(root, "src-" + _source_digest())
+    except OSError:  # (sources that cannot be read: a cache could not be told stale)
+        return ""
+    return folder if _writable_dir(folder) else ""
+
+
 CACHE = _cache_flag(os.environ.get("FASTBP_CACHE"))
-#: The per-user kernel cache folder in use; None when Numba decides (``NUMBA_CACHE_DIR``) or caching
-#: is off, ``""`` when that folder is not writable (no cache).
-CACHE_DIR = _cache_dir(CACHE, os.environ)
+#: The kernel cache folder in use (``_kernel_dir``); None when caching is off, ``""`` when no folder is
+#: writable (no cache).
+CACHE_DIR = _kernel_dir(CACHE, os.environ)
 
 _compiling.install(lambda: _compiling.message(CACHE_DIR, CACHE))  # the one-line notice on a cache miss
 
@@ -91,8 +122,6 @@ def _njit_cached(f, opts):
     """``numba.njit(cache=True)`` with Numba's cache folder pointed at ``CACHE_DIR`` for this one
     decoration: Numba fixes a function's cache location when it is decorated, so the setting is put
     back at once and the user's own cached functions keep Numba's defaults."""
-    if CACHE_DIR is None:
-        return numba.njit(cache=True, **opts)(f)
     saved = numba.config.CACHE_DIR
     numba.config.CACHE_DIR = CACHE_DIR
     try:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,36 @@ def test_no_writable_numba_cache_dir_means_no_cache_not_a_failed_import(tmp_path
     )
     assert code == 0, err
     assert kind == "NullCache"
+
+
+SOFTMAX = """
+import numpy as np
+from fastbp.kernels import softmax_ce
+f = softmax_ce.softmax_ce_forward
+f(np.zeros((2, 3)), np.zeros(2, np.int64), np.empty((2, 3)))
+print(sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))
+"""
+
+
+def test_a_kernel_compiles_again_when_a_module_it_calls_changes(tmp_path):
+    """Numba checks a cached kernel against its own file only: softmax_ce_forward, whose label check
+    lives in kernels/checks.py, was loaded as compiled before that check existed (and wrote past the
+    scores). The cache folder is named by a digest of every kernel source, so it compiles again."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "fastbp", src / "fastbp", ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(src))
+    for var in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT", "FASTBP_CACHE"):
+        env.pop(var, None)
+
+    def hits_and_misses():
+        out = subprocess.run(
+            [sys.executable, "-c", SOFTMAX], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        return out.stdout.split()
+
+    assert hits_and_misses() == ["0", "1"]
+    assert hits_and_misses() == ["1", "0"]
+    checks = src / "fastbp" / "kernels" / "checks.py"
+    checks.write_text(checks.read_text() + "\n# (a change in a module the kernel calls)\n")
+    assert hits_and_misses() == ["0", "1"]
+    assert len(list((tmp_path / "xdg" / "fastbp" / "numba").glob("src-*"))) == 2

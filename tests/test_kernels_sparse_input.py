@@ -71,3 +71,13 @@ def test_csr_kernels_refuse_other_widths_and_keep_nan(rng):
     out = np.empty((3, 50))
     S.csr_affine_forward(idx, val, ptr, W, np.zeros(50), out, True)
     assert np.isnan(out[0, 3])  # ReLU keeps NaN, as the Relu layer
+
+
+@pytest.mark.parametrize("b_size", [49, 51])
+def test_csr_affine_forward_refuses_a_bias_of_another_width_before_writing(rng, b_size):
+    x = sparse(rng, (3, 10), 0.5, np.float64)
+    _, idx, val, ptr = csr(x)
+    out = np.full((3, 50), 7.0)
+    with pytest.raises(ValueError, match="one entry per column"):
+        S.csr_affine_forward(idx, val, ptr, np.ones((10, 50)), np.ones(b_size), out, True)
+    assert (out == 7.0).all()

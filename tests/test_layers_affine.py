@@ -130,3 +130,19 @@ def test_affine_backward_rejects_bad_dout():
     with pytest.raises(ValueError, match="Affine.backward: dout contains NaN"):
         layer.backward(np.full((2, 3), np.nan))
     assert layer.dW is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("when", ["before forward", "before backward"])
+def test_a_bias_rebound_to_another_width_is_an_error_not_a_read_past_its_end(dtype, when):
+    """The constructor checks b against W; an attribute rebound later (the book's code may) is refused
+    by the kernels before they write, in both passes."""
+    layer = L.Affine(np.ones((4, 3), dtype), np.zeros(3, dtype))
+    if when == "before backward":
+        layer.forward(np.ones((2, 4), dtype))
+    layer.b = np.zeros(5, dtype)
+    with pytest.raises(ValueError, match="one entry per column of x W"):
+        if when == "before forward":
+            layer.forward(np.ones((2, 4), dtype))
+        else:
+            layer.backward(np.ones((2, 3), dtype))

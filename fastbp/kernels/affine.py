@@ -8,9 +8,19 @@ from . import rules
 
 
 @jit
+def _one_per_column(b, m):
+    """ValueError, before anything is written, unless the bias (or its gradient) b has the product's m
+    columns: a layer's b rebound apart from its W would be read or written past its end (compiled
+    code checks no index)."""
+    if b.shape[0] != m:
+        raise ValueError("the bias does not have one entry per column of x W (was b or W rebound?)")
+
+
+@jit
 def bias_forward(y, b):
     """y[i, :] += b in place.  y: (N, M), b: (M,)."""
     n, m = y.shape
+    _one_per_column(b, m)
     for i in range(n):
         for j in range(m):
             y[i, j] += b[j]
@@ -24,6 +34,7 @@ def bias_backward(dy, db):
     for bit.
     """
     n, m = dy.shape
+    _one_per_column(db, m)
     for j in range(m):
         db[j] = 0.0
     for i in range(n):
@@ -38,6 +49,7 @@ def bias_relu_forward(y, b):
     y: (N, M), b: (M,). NaN stays NaN, as in relu_forward.
     """
     n, m = y.shape
+    _one_per_column(b, m)
     for i in range(n):
         for j in range(m):
             y[i, j] = rules.relu(y[i, j] + b[j])
@@ -50,6 +62,7 @@ def relu_bias_backward(dy, out, db):
     dy: (N, M) the gradient of the ReLU output, out: (N, M) the ReLU output, db: (M,).
     """
     n, m = dy.shape
+    _one_per_column(db, m)
     zero = dy.dtype.type(0)
     for j in range(m):
         db[j] = zero

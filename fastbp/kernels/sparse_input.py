@@ -189,6 +189,8 @@ def csr_affine_forward(idx, val, ptr, W, b, out, relu):
     W (D, M), out: C-contiguous; M must be one of WIDTHS (ValueError otherwise).
     """
     m = W.shape[1]
+    if b.shape[0] != m:  # (as kernels/affine.py: a b rebound apart from W is not read past its end)
+        raise ValueError("the bias does not have one entry per column of x W (was b or W rebound?)")
     if m == 50:
         _forward_w(idx, val, ptr, W, b, out, relu, 50)
     elif m == 100:
