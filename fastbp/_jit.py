@@ -85,10 +85,13 @@ def _cache_dir(cache: bool, environ) -> str | None:
 
 def _source_digest() -> str:
     """A digest of every source a compiled kernel depends on: the kernel modules (which call and
-    inline each other's functions), the compiled-in thresholds of ``config.py`` and the options here.
-    ~0.3 ms at import."""
+    inline each other's functions), the compiled-in thresholds of ``config.py`` and the options here;
+    and of Numba's index checking. ~0.3 ms at import."""
     here = Path(__file__).parent
     digest = hashlib.sha256()
+    # (Numba's own key leaves out its index checking: kernels compiled with NUMBA_BOUNDSCHECK=1 are
+    # slower and must not be loaded without it, nor the unchecked ones with it)
+    digest.update(f"boundscheck={numba.config.BOUNDSCHECK}".encode())
     for path in sorted((here / "kernels").glob("*.py")) + [here / "config.py", here / "_jit.py"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
