@@ -1,7 +1,7 @@
 """Numba options for every fastbp kernel, in one place.
 
 - ``cache=True``: compiled code persists on disk, so the second process starts fast. The cache goes
-  to ``NUMBA_CACHE_DIR`` when that is set (Numba's own rule), else to a per-user folder,
+  into ``NUMBA_CACHE_DIR`` when that is set, else into a per-user folder,
   ``fastbp/numba`` inside the user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux,
   ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%\\...\\Cache`` on Windows, as :mod:`fastbp.data`),
   never inside the installed package. Only fastbp's kernels are pointed there: the user's own
@@ -9,12 +9,14 @@
   no writable cache directory at decoration time, the kernels compile without a cache rather than make
   ``import fastbp`` fail. ``FASTBP_CACHE=0`` (or ``no``/``false``/``off``, any case) turns caching
   off; ``1``/``yes``/``true``/``on`` or unset keeps it on; anything else is refused at import.
-  Inside that folder (or ``NUMBA_CACHE_DIR``) the kernels go to a folder named by a digest of the
-  sources they are compiled from (``kernels/*.py``, ``config.py``'s compiled-in values, this file's
-  options): Numba checks a cached kernel against its own source file only (its time stamp and size),
-  so a kernel whose callee in another module had changed (``kernels/softmax_ce.py``'s label check,
-  called by ``kernels/mlp.py``) was loaded as it had been compiled before the change -- without the
-  check, writing past the scores it was given. Folders of other digests are left in place.
+  Inside that folder (or ``NUMBA_CACHE_DIR``) the kernels go to a folder ``src-<digest>``, the digest
+  of the whole files they are compiled from (``kernels/*.py``, ``config.py`` for its compiled-in
+  values, this file for the options; any edit of them, a comment too, compiles every kernel again):
+  Numba checks a cached kernel against its own source file only (its time stamp and size), so a
+  kernel whose callee in another module had changed (``kernels/softmax_ce.py``'s label check, called
+  by ``kernels/mlp.py``) was loaded as it had been compiled before the change -- without the check,
+  writing past the scores it was given. Folders of other digests are left in place. Sources that
+  cannot be read (a zipped package) mean no cache, as an unwritable folder does.
 - Compilation is visible: the first kernel compiled in a process (a cache miss) prints one line on
   stderr (``fastbp._compiling``: ``FASTBP_QUIET=1`` or the ``fastbp`` logger silence it).
 - ``nogil=True``: kernels release the GIL, so user threads can overlap them.
@@ -73,8 +75,9 @@ def _writable_dir(path: str) -> bool:
 
 
 def _cache_dir(cache: bool, environ) -> str | None:
-    """Where fastbp points Numba's kernel cache: None to leave it to Numba (``NUMBA_CACHE_DIR`` set, or
-    caching off), ``""`` for no cache (the per-user folder is not writable), else the folder."""
+    """fastbp's per-user cache root (the tuning file's folder; the kernels go to a folder inside it,
+    ``_kernel_dir``): None when ``NUMBA_CACHE_DIR`` is set (the root is that) or caching is off,
+    ``""`` when the per-user folder is not writable, else the folder."""
     if not cache or environ.get("NUMBA_CACHE_DIR"):
         return None
     from .data import _user_cache_dir

@@ -6,7 +6,8 @@ CPU, its caches and BLAS: ``SMALL_BATCH`` (compiled loops or BLAS for a small-ba
 ``CSR_MAX_DENSITY`` (list of nonzeros or BLAS for the first layer) and ``TANH_NUMPY_BELOW`` (NumPy's
 tanh or the kernel). :func:`measure` times both paths of each around its break-even and picks the
 value with pure functions of the timings (``choose_*``); :func:`save` writes them to
-``fastbp-tuning.json`` in the kernel cache folder (:func:`path`).
+``fastbp-tuning.json`` in the kernel cache's root folder, above the kernels' ``src-*`` folders, so
+that it outlives a new version of the kernels (:func:`path`).
 
 At the first read of one of those thresholds, ``config`` asks :func:`measured`: the file is read once
 and used only if it was measured on this CPU (the name and features Numba compiles for); values that
@@ -146,7 +147,7 @@ def cpu() -> dict:
 
 
 def path(environ: Mapping[str, str] | None = None) -> Path | None:
-    """``fastbp-tuning.json`` in the kernel cache folder (``NUMBA_CACHE_DIR``, else fastbp's per-user
+    """``fastbp-tuning.json`` in the kernel cache's root (``NUMBA_CACHE_DIR``, else fastbp's per-user
     folder, as :mod:`fastbp._jit`); None when there is no kernel cache (``FASTBP_CACHE=0``, or no
     writable folder)."""
     from . import _jit

@@ -205,7 +205,7 @@ def test_a_kernel_compiles_again_when_a_module_it_calls_changes(tmp_path):
 def test_kernels_compiled_with_index_checks_have_a_folder_of_their_own(tmp_path):
     """Numba's cache key leaves out NUMBA_BOUNDSCHECK: checked kernels must not be loaded unchecked
     (nor the other way round)."""
-    plain, checked = probe(tmp_path), probe(tmp_path, NUMBA_BOUNDSCHECK="1")
+    plain, checked = probe(tmp_path, NUMBA_BOUNDSCHECK=None), probe(tmp_path, NUMBA_BOUNDSCHECK="1")
     assert plain[0] == checked[0] == 0, plain[3] + checked[3]
     assert Path(plain[2]).parent.name.startswith("src-") and Path(checked[2]).parent.name.startswith("src-")
     assert Path(plain[2]).parent != Path(checked[2]).parent

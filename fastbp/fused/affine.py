@@ -105,6 +105,8 @@ class SparseInputAffine(Fused):
         W = a.W
         if x2.shape[0] < config.CSR_MIN_ROWS or not (x2.dtype == W.dtype or _widens(x2, W)):
             return None
+        if W.ndim != 2 or W.shape[0] != x2.shape[1]:  # (W rebound: BLAS says what is wrong; the CSR
+            return None  # kernels would index W's rows by x's columns, unchecked)
         limit = config.CSR_MAX_DENSITY.get((_DTYPE_NAME.get(W.dtype.char), W.shape[1]))
         if limit is None or not (W.flags.c_contiguous and a.b.flags.c_contiguous):
             return None
@@ -186,6 +188,7 @@ class SparseInputAffine(Fused):
             csr is not None
             and dout.flags.c_contiguous
             and dout.shape == (csr.ptr.shape[0] - 1, a.W.shape[1])
+            and dW.shape[0] * dout.shape[0] == a.x.size  # (W not rebound to other rows since)
             and all_finite(dout.reshape(-1))  # 0 * inf must give BLAS's NaN
         ):
             _sparse.csr_weight_grad(*csr, dout, dW)

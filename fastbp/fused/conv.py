@@ -93,6 +93,7 @@ class ConvReluPool(Fused):
     def _forward(self, x, grad=False):
         conv, pool = self.conv, self.pool
         W = conv.W
+        conv.check_agrees(x, "Convolution.forward")
         # NaN/inf in W, b or x (a diverged step, an overflow upstream): the layers one by one, as the
         # unfused network routes them. The fused backward visits the window winners only, so a NaN
         # would reach other gradients than the twin's dense products give it (0 * inf in col^T dout).
@@ -152,6 +153,7 @@ class ConvReluPool(Fused):
             return dout
         conv, pool = self.conv, self.pool
         W, x = conv.W, self._x
+        conv.check_agrees(x, "Convolution.backward")
         fn, ck, oh, ow, _, _ = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
         Wf = W.reshape(fn, -1)

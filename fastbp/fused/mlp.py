@@ -306,7 +306,10 @@ class SmallBatchMLP(Fused):
                 _sce.softmax_ce_backward(dout, c.y, t, c.ds[-1])
             else:
                 _sce.softmax_ce_backward_dist(dout, c.y, t, c.ds[-1])
-            _mlp.mlp_backward(self.affines[0].x, c.Ws, c.hs, c.ds, c.dWs, c.dbs)
+            x = self.affines[0].x  # (the layer's attribute: it may have run on another batch since)
+            if x is None or x.shape != (c.n, c.shapes[0][0]):
+                raise ValueError("the first layer's x is not the batch of the forward pass (it ran since?)")
+            _mlp.mlp_backward(x, c.Ws, c.hs, c.ds, c.dWs, c.dbs)
         for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=False):
             if a.dW is not dW or a.db is not db:  # (the same buffers every step: no call)
                 a.record_grads(dW, db)

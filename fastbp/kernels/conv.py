@@ -141,6 +141,8 @@ def im2col_t(x, fh, fw, stride, pad, colt):
     NCHW order with no transpose.
     """
     c, h, w = x.shape
+    if colt.shape[0] != c * fh * fw:  # (x's channels are not W's: rebound since?)
+        raise ValueError("the patches buffer does not fit x's channels (was x or W rebound?)")
     n_pos = colt.shape[1]
     ow = (w + 2 * pad - fw) // stride + 1
     oh = n_pos // ow
@@ -185,6 +187,8 @@ def active_patches_t(x, fh, fw, stride, pad, cols, rowany, starts, colt):
     n_pos = cols.shape[0]
     oh = n_pos // ow
     zero = x.dtype.type(0)
+    if colt.shape[0] < c * fh * fw * (n_pos + 1):  # (x's channels are not W's: rebound since?)
+        raise ValueError("the patches buffer does not fit x's channels (was x or W rebound?)")
     if stride == 1 and pad == 0:  # the book's SimpleConvNet: row by row, each window in one sweep
         m = _active_cols_unpadded(x, fh, fw, cols, rowany, starts)
         return _gather_patches(x, fh, fw, stride, pad, cols, starts, colt, m)
@@ -299,6 +303,8 @@ def col2im_t(colt, fh, fw, stride, pad, dx):
 def bias_act_t(y, b, relu):
     """One sample's convolution output in place: y (F, OH*OW) += b[f] per row, then max(., 0) if relu."""
     f, p = y.shape
+    if b.shape[0] != f:  # (a b rebound apart from W: compiled code checks no index)
+        raise ValueError("the bias does not have one entry per filter (was b or W rebound?)")
     for k in range(f):
         bk = b[k]
         for r in range(p):
@@ -311,6 +317,8 @@ def act_bias_t_backward(dy, out, relu, db):
     """Back through one sample's (ReLU and) bias: dy (F, OH*OW) zeroed where out <= 0 if relu (in
     place, as Relu.backward), and db[f] += the row sums."""
     f, p = dy.shape
+    if db.shape[0] != f or (relu and out.shape != dy.shape):
+        raise ValueError("the bias does not have one entry per filter (was b or W rebound?)")
     zero = dy.dtype.type(0)
     for k in range(f):
         acc = zero

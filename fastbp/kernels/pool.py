@@ -79,6 +79,9 @@ def _maxpool_nopad(x, ph, pw, stride, out, arg):
 def maxpool_backward(dout, arg, pw, stride, pad, dx):
     """dx = each output gradient routed to the position of its window's maximum (dx overwritten)."""
     n, c, oh, ow = dout.shape
+    h, w = dx.shape[2], dx.shape[3]
+    if arg.shape != dout.shape or dx.shape[0] != n or dx.shape[1] != c:
+        raise ValueError("the recorded maxima do not fit dout and x (rebound since the forward pass?)")
     dx[...] = 0
     for b in range(n):
         for ch in range(c):
@@ -87,6 +90,8 @@ def maxpool_backward(dout, arg, pw, stride, pad, dx):
                     a = arg[b, ch, i, j]
                     hi = i * stride + a // pw - pad
                     wj = j * stride + a % pw - pad
+                    if hi < 0 or hi >= h or wj < 0 or wj >= w:  # (stride, pad or x changed since)
+                        raise ValueError("a recorded maximum lies outside x (stride, pad or x changed?)")
                     dx[b, ch, hi, wj] += dout[b, ch, i, j]
 
 
@@ -96,6 +101,8 @@ def relu_pool_t(rows, cols, b, ow, ph, pw, stride, out, arg):
 
     The book's 2x2 windows take an unrolled loop (2.3x faster here); a NaN reruns the exact one.
     """
+    if b.shape[0] != out.shape[0] or rows.shape[0] != out.shape[0]:
+        raise ValueError("the bias does not have one entry per filter (was b or W rebound?)")
     if ph == 2 and pw == 2 and _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
         return
     _relu_pool_t_exact(rows, cols, b, ow, ph, pw, stride, out, arg)
@@ -169,6 +176,8 @@ def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, g, db):
     window that lost adds an exact 0), with the winner's offset from a table, not a division.
     """
     f, poh, pw_out = dout.shape
+    if db.shape[0] != f or g.shape[0] != f:
+        raise ValueError("the bias does not have one entry per filter (was b or W rebound?)")
     zero = out.dtype.type(0)
     offs = np.empty(ph * pw, np.int64)
     for a in range(ph * pw):
@@ -197,6 +206,8 @@ def relu_pool_backward_sparse(dout, out, arg, ow, pw, stride, col, Wf, dW, db, d
     """
     f, poh, pw_out = dout.shape
     ck = col.shape[1]
+    if db.shape[0] != f or dW.shape[0] != f or dW.shape[1] != ck or Wf.shape != dW.shape:
+        raise ValueError("the bias or W does not have one entry per filter (was b or W rebound?)")
     zero = out.dtype.type(0)
     if need_dx:
         dcol[...] = 0

@@ -15,6 +15,25 @@ from .._jit import jit
 
 BN_EPS = 10e-7  # the book writes 10e-7, i.e. 1e-6
 
+# The arrays below come from layer attributes a user's code may rebind (the book's code reads and sets
+# them): each kernel checks their sizes before it writes, as compiled code checks no index.
+
+
+@jit
+def _same_size(a, b):
+    """ValueError unless a and b hold as many elements (dropout's mask against the gradient)."""
+    if a.size != b.size:
+        raise ValueError("the dropout mask is not the gradient's size (was mask rebound?)")
+
+
+@jit
+def _one_per_feature(d, v):
+    """ValueError unless the vector v has d entries (batch normalization's per-feature arrays)."""
+    if v.shape[0] != d:
+        raise ValueError(
+            "gamma, beta, the running statistics or std do not have one entry per feature (rebound?)"
+        )
+
 
 @jit
 def dropout_forward(x, u, ratio, out, mask):
@@ -39,6 +58,8 @@ def scale(x, factor, out):
 @jit
 def dropout_backward(dout, mask, dx):
     """dx = dout * mask."""
+    _same_size(mask, dout)
+    _same_size(dx, dout)
     df, mf, xf = dout.ravel(), mask.ravel(), dx.ravel()
     one, zero = df.dtype.type(1), df.dtype.type(0)
     for i in range(df.size):
@@ -54,6 +75,8 @@ def batchnorm_forward_train(x, gamma, beta, momentum, running_mean, running_var,
     out = gamma xn + beta; running = momentum running + (1 - momentum) batch statistic.
     """
     n, d = x.shape
+    for v in (gamma, beta, running_mean, running_var, std):
+        _one_per_feature(d, v)
     dt = x.dtype.type
     mu = np.zeros(d, x.dtype)
     var = np.zeros(d, x.dtype)
@@ -85,6 +108,8 @@ def batchnorm_forward_train(x, gamma, beta, momentum, running_mean, running_var,
 def batchnorm_forward_test(x, gamma, beta, running_mean, running_var, out):
     """out = gamma (x - running_mean) / sqrt(running_var + 1e-6) + beta."""
     n, d = x.shape
+    for v in (gamma, beta, running_mean, running_var):
+        _one_per_feature(d, v)
     eps = x.dtype.type(BN_EPS)
     s = np.empty(d, x.dtype)
     for j in range(d):
@@ -103,6 +128,10 @@ def batchnorm_backward(dout, gamma, xc, xn, std, dx, dgamma, dbeta):
     dmu = sum dxc; dx = dxc - dmu / N.
     """
     n, d = dout.shape
+    for v in (gamma, std, dgamma, dbeta):
+        _one_per_feature(d, v)
+    if xc.shape != dout.shape or xn.shape != dout.shape or dx.shape != dout.shape:
+        raise ValueError("xc or xn is not the gradient's shape (rebound since the forward pass?)")
     dt = dout.dtype.type
     dstd = np.zeros(d, dout.dtype)
     for j in range(d):

@@ -13,8 +13,8 @@ own options and dtypes, and the loops vectorise as if the rule were written in p
 is a zero of v's own type, so float32 arithmetic stays float32. With ``NUMBA_DISABLE_JIT=1`` they are
 plain Python functions.
 
-Numba's on-disk cache keys a kernel to its own file only: after editing this module, clear the
-``__pycache__`` directories (or run with ``FASTBP_CACHE=0``), see ``fastbp/_jit.py``.
+Numba's on-disk cache keys a kernel to its own file only; fastbp's cache folder is named by a digest
+of every kernel module, so an edit here compiles the kernels that inline these again (``fastbp/_jit.py``).
 """
 
 from .._jit import jit

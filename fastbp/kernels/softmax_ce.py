@@ -35,20 +35,32 @@ def _softmax_row(x, p, i):
 
 
 @jit
-def _labels_in(t, c):
+def _labels_in(t, n, c):
     """ValueError unless every label is a column of the (N, c) scores, before anything is written.
     The network checks labels against its output size; a last layer rebound to fewer outputs would
-    otherwise be indexed past its end (compiled code checks no index)."""
+    otherwise be indexed past its end (compiled code checks no index); nor may t (the layer's
+    attribute) have fewer rows."""
+    if t.shape[0] != n:
+        raise ValueError("there is not one label per row of the scores (t rebound?)")
     if first_bad_label(t, c) >= 0:
         raise ValueError("a label is not a column of the scores (the last layer was rebound?)")
 
 
 @jit
-def _rows_as_wide(t, c):
+def _rows_as_wide(t, n, c):
     """ValueError unless the target rows have the scores' c columns, before anything is written (as
     _labels_in: the network checks them against its output size, not the last layer's)."""
     if t.shape[1] != c:
         raise ValueError("the target rows are not as wide as the scores (the last layer was rebound?)")
+    if t.shape[0] != n:
+        raise ValueError("there is not one target row per row of the scores (t rebound?)")
+
+
+@jit
+def _same_shape(a, b):
+    """ValueError unless the softmax (the layer's y, which may be rebound) and its partner agree."""
+    if a.shape != b.shape:
+        raise ValueError("the softmax y is not the scores' or the gradient's shape (y rebound?)")
 
 
 @jit
@@ -58,7 +70,8 @@ def softmax_ce_forward(x, t, p):
     x: (N, C) logits, t: (N,) class indices in [0, C), p: (N, C) -> float loss.
     """
     n = x.shape[0]
-    _labels_in(t, x.shape[1])
+    _same_shape(p, x)
+    _labels_in(t, n, x.shape[1])
     loss = 0.0
     for i in range(n):
         m, log_s = _softmax_row(x, p, i)
@@ -73,7 +86,8 @@ def softmax_ce_forward_dist(x, t, p):
     x: (N, C) logits, t: (N, C) target rows (one-hot or any distribution), p: (N, C) -> float loss.
     """
     n, c = x.shape
-    _rows_as_wide(t, c)
+    _same_shape(p, x)
+    _rows_as_wide(t, n, c)
     loss = 0.0
     for i in range(n):
         m, log_s = _softmax_row(x, p, i)
@@ -91,7 +105,8 @@ def softmax_ce_backward(dout, p, t, dx):
     p: (N, C) softmax from the forward pass, t: (N,) class indices, dx: (N, C) output (may be p).
     """
     n, c = p.shape
-    _labels_in(t, c)
+    _same_shape(dx, p)
+    _labels_in(t, n, c)
     d = p.dtype.type(dout)
     nn = p.dtype.type(n)
     one = p.dtype.type(1)
@@ -107,7 +122,8 @@ def softmax_ce_backward(dout, p, t, dx):
 def softmax_ce_backward_dist(dout, p, t, dx):
     """dx = (p - t) * dout / N for target rows t: (N, C)."""
     n, c = p.shape
-    _rows_as_wide(t, c)
+    _same_shape(dx, p)
+    _rows_as_wide(t, n, c)
     d = p.dtype.type(dout)
     nn = p.dtype.type(n)
     for i in range(n):

@@ -106,6 +106,17 @@ class Convolution(Layer):
     def _forward(self, x):
         return self.convolve(x, relu=False)
 
+    def check_agrees(self, x, where: str) -> None:
+        """ValueError unless W (FN, C, FH, FW), b (FN,) and the images x (N, C, H, W) agree: these are
+        attributes the book's code may rebind after construction (and networks skip the layer's
+        forward checks), and the kernels check no index."""
+        W, b = self.W, self.b
+        if W.ndim != 4 or b.shape != W.shape[:1] or x.ndim != 4 or x.shape[1] != W.shape[1]:
+            raise ValueError(
+                f"{where}: W {W.shape}, b {b.shape} and x {x.shape} do not agree "
+                "(W (FN, C, FH, FW), b (FN,), x (N, C, H, W))"
+            )
+
     def _backward(self, dout, needs_dx=True):
         return self.backprop(dout, needs_dx, None)
 
@@ -114,6 +125,7 @@ class Convolution(Layer):
         patches (transposed) into a small buffer, W @ patches straight into the NCHW output, bias (and
         ReLU) in place -- every intermediate stays in the cache."""
         W = self.W
+        self.check_agrees(x, "Convolution.forward")
         x = self.images(x)
         fn, ck, oh, ow = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
@@ -133,6 +145,7 @@ class Convolution(Layer):
         """The backward pass; ``relu_out``: the output of a ReLU applied to this layer's output (its
         mask is applied to dout in the same pass), or None."""
         W, x = self.W, self.x
+        self.check_agrees(x, "Convolution.backward")
         fn, ck, oh, ow = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
         Wf = W.reshape(fn, -1)
