@@ -8,7 +8,7 @@ import pytest
 from conftest import DTYPES
 
 from fastbp import layers as L
-from fastbp.nets import MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
+from fastbp.nets import MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
 
 
 def rng():
@@ -136,3 +136,118 @@ def test_a_compiled_mlp_backward_after_the_first_layer_ran_on_another_batch():
     net.layers["Affine1"].forward(rng().standard_normal((64, 20)))
     with pytest.raises(ValueError, match="not the batch of the forward pass"):
         net.graph.backward(1.0)
+
+
+@pytest.mark.parametrize("layout", ["read-only", "strided"])
+def test_batch_normalization_takes_read_only_and_strided_vectors(layout):
+    """(The size checks are one call per vector: a loop over a tuple of them failed to compile when
+    they were of different array types.)"""
+    bn = L.BatchNormalization(np.ones(5), np.zeros(5))
+    if layout == "read-only":
+        bn.gamma.flags.writeable = False
+        bn.beta.flags.writeable = False
+    else:
+        bn.gamma = np.ones(10)[::2]
+    x = rng().standard_normal((3, 5))
+    ref = L.BatchNormalization(np.ones(5), np.zeros(5))
+    np.testing.assert_array_equal(bn.forward(x), ref.forward(x))
+    np.testing.assert_array_equal(bn.backward(np.ones((3, 5))), ref.backward(np.ones((3, 5))))
+    np.testing.assert_array_equal(bn.forward(x, train_flg=False), ref.forward(x, train_flg=False))
+
+
+@pytest.mark.parametrize("path", ["kept", "loss"])  # (the forward kept the patches, or did not)
+@pytest.mark.parametrize("change", ["pool stride", "pool_w", "conv pad", "conv stride", "5x5 W", "arg_max"])
+def test_a_conv_net_whose_settings_changed_between_the_passes(change, path):
+    net, conv = conv_net()
+    pool = net.layers["Pool1"]
+    x, t = rng().standard_normal((2, 1, 10, 10)), np.array([0, 1])
+    if path == "kept":
+        net.graph.forward(x, t, train_flg=True, grad=True)
+    else:
+        net.loss(x, t)
+    if change == "pool stride":
+        pool.stride = 3
+    elif change == "pool_w":
+        pool.pool_w = 1
+    elif change == "conv pad":
+        conv.pad = 2
+    elif change == "conv stride":
+        conv.stride = 2
+    elif change == "5x5 W":
+        conv.W = np.ones((4, 1, 5, 5))
+    else:
+        pool.arg_max[...] = 40  # (in place: the fused node holds the same array)
+    with pytest.raises(ValueError, match="changed since the forward pass|recorded maximum lies outside"):
+        net.graph.backward(1.0)
+
+
+@pytest.mark.parametrize("n", [2, 32])  # the compiled loops; the one-call BLAS step
+@pytest.mark.parametrize("change", ["W2 between the passes", "hidden x", "gradient returned"])
+def test_a_compiled_mlp_whose_arrays_were_reshaped_in_place(change, n):
+    np.random.seed(0)
+    net = TwoLayerNet(20, 50, 10)
+    r = rng()
+    x, t = r.standard_normal((n, 20)), r.integers(0, 10, n)
+    with pytest.raises(ValueError, match="no longer chain|wrong dimensions"):
+        if change == "W2 between the passes":
+            net.loss(x, t)
+            net.params["W2"].shape = (100, 5)
+            net.graph.backward(1.0)
+        elif change == "hidden x":  # (the second layer's x is the node's buffer of the first's output)
+            net.gradient(x, t)
+            net.layers["Affine2"].x.shape = (1, n * 50)
+            net.gradient(x, t)
+        else:
+            net.gradient(x, t)["W2"].shape = (10, 50)
+            net.gradient(x, t)
+
+
+@pytest.mark.parametrize("net_kind", ["sigmoid", "relu"])
+def test_an_activation_output_rebound_between_the_passes(net_kind):
+    np.random.seed(0)
+    r = rng()
+    x, t = r.standard_normal((200, 20)), r.integers(0, 10, 200)
+    if net_kind == "sigmoid":
+        net = MultiLayerNet(20, [50], 10, activation="sigmoid")
+        layer = "Activation_function1"
+    else:  # (the fused Affine+ReLU's backward reads the Relu's out)
+        net = MultiLayerNet(20, [50, 50], 10)
+        layer = "Activation_function2"
+    net.loss(x, t)
+    net.layers[layer].out = np.ones((1, 50))
+    with pytest.raises(ValueError, match="out is not the gradient's"):
+        net.graph.backward(1.0)
+
+
+@pytest.mark.parametrize("where", ["layer", "conv net"])
+@pytest.mark.parametrize("size", [0, -1])
+def test_a_pooling_window_rebound_to_nothing(where, size):
+    x = rng().standard_normal((2, 1, 10, 10))
+    if where == "layer":
+        p = L.Pooling(2, 2, stride=2)
+        p.pool_w = size
+        call = lambda: p.forward(x)  # noqa: E731
+    else:
+        net, _ = conv_net()
+        net.layers["Pool1"].pool_h = size
+        call = lambda: net.predict(x)  # noqa: E731
+    with pytest.raises(ValueError, match="window and stride must be positive"):
+        call()
+
+
+def test_a_listed_first_layer_does_not_write_past_a_gradient_for_other_rows():
+    """The list's columns are kept with it: W and x both rebound to 100 columns pass a size test, but
+    not that one (its kernel had written 22,700 entries past dW's end)."""
+    np.random.seed(0)
+    net = TwoLayerNet(784, 50, 10)
+    r = rng()
+    x = np.where(r.random((16, 784)) < 0.15, r.random((16, 784)), 0.0)
+    net.loss(x, r.integers(0, 10, 16))
+    a = net.layers["Affine1"]
+    assert net.node_of(a).listed
+    a.W = np.ascontiguousarray(a.W[:100])
+    a.x = np.zeros((16, 100))
+    guard = np.zeros(784 * 50 + 1000)
+    a._bufs["dW"] = guard[: 100 * 50].reshape(100, 50)
+    net.graph.backward(1.0)
+    assert not guard[100 * 50 :].any()

@@ -246,7 +246,7 @@ def run_warmup(args, given: set[str]) -> int:
     for _, work in _progress(jobs):
         work()
     done = _compiling.stats()
-    where = _jit.CACHE_DIR or None  # (None: caching off; "": no writable folder)
+    where = _jit.CACHE_DIR or None  # (None: caching off, or "": no folder to write: not cached either way)
     what = f"{done.kernels} kernel versions compiled ({done.seconds:.1f} s)" if done.kernels else "all cached"
     if where is None:
         print(f"compiled in {time.perf_counter() - t0:.1f} s, {what}; not cached: the kernel cache is off")

@@ -32,6 +32,7 @@ class Listing(NamedTuple):
     idx: np.ndarray
     val: np.ndarray
     ptr: np.ndarray
+    cols: int  # the batch's columns (the rows of the W it was listed for)
 
 
 class AffineRelu(Fused):
@@ -91,7 +92,7 @@ class SparseInputAffine(Fused):
     def took(self, listing) -> None:
         """The last batch's list of nonzeros ``(idx, val, ptr)``, made and used by another path (the
         one-call step, fused.mlp): as if this node had listed it."""
-        self._csr = Listing(*listing)
+        self._csr = Listing(*listing, self.affine.W.shape[0])  # (the step checked W against x)
 
     @property
     def listed(self) -> bool:
@@ -147,7 +148,7 @@ class SparseInputAffine(Fused):
         relu = self.relu is not None
         if status >= 0:
             out = a.out_buffer(x2)
-            self._csr = Listing(idx, val, ptr)
+            self._csr = Listing(idx, val, ptr, x2.shape[1])
             _sparse.csr_affine_forward(idx, val, ptr, W, a.b, out, relu)
         else:
             # A dense batch is checked through its product, a tenth of its size: a NaN or inf in a row
@@ -188,10 +189,10 @@ class SparseInputAffine(Fused):
             csr is not None
             and dout.flags.c_contiguous
             and dout.shape == (csr.ptr.shape[0] - 1, a.W.shape[1])
-            and dW.shape[0] * dout.shape[0] == a.x.size  # (W not rebound to other rows since)
+            and dW.shape[0] == csr.cols  # (W not rebound to other rows since: dW has W's shape)
             and all_finite(dout.reshape(-1))  # 0 * inf must give BLAS's NaN
         ):
-            _sparse.csr_weight_grad(*csr, dout, dW)
+            _sparse.csr_weight_grad(csr.idx, csr.val, csr.ptr, dout, dW)
         else:  # (a listed float32 batch is converted only here, where BLAS needs it)
             products.weight_grad(a, a.rows(a.x), dout, dW)
         a.record_grads(dW, db)

@@ -79,6 +79,7 @@ class ConvReluPool(Fused):
         self.needs_dx = needs_dx
         self._kept: Kept | None = None  # the patches of the last forward, when it kept them
         self._x = self._out = self._arg = None
+        self._settings: tuple | None = None  # _now() at the last forward
         self._unfused = False  # the last forward ran the layers one by one (NaN/inf weights)
 
     def _geometry(self, x):
@@ -89,6 +90,11 @@ class ConvReluPool(Fused):
         poh = _out_size(oh, pool.pool_h, pool.stride, 0)
         pow_ = _out_size(ow, pool.pool_w, pool.stride, 0)
         return fn, c * fh * fw, oh, ow, poh, pow_
+
+    def _now(self) -> tuple:
+        """The settings the passes' indices follow (layer attributes a user's code may change)."""
+        conv, pool = self.conv, self.pool
+        return conv.W.shape, conv.stride, conv.pad, pool.pool_h, pool.pool_w, pool.stride
 
     def _forward(self, x, grad=False):
         conv, pool = self.conv, self.pool
@@ -141,6 +147,7 @@ class ConvReluPool(Fused):
                 _pool.relu_pool_t(y, cols[s], b, ow, ph, pw, ps, out[s], arg[s])
             self._kept = Kept(kept, cols, counts)
         self._x, self._out, self._arg = x, out, arg
+        self._settings = self._now()
         conv.record(x, None)
         self.relu.record(None)
         pool.record(None, out, arg)
@@ -154,6 +161,11 @@ class ConvReluPool(Fused):
         conv, pool = self.conv, self.pool
         W, x = conv.W, self._x
         conv.check_agrees(x, "Convolution.backward")
+        if self._now() != self._settings:  # (the backward indexes by the forward's geometry)
+            raise ValueError(
+                "Convolution+Relu+Pooling backward: the filters' shape, a stride, the padding or the "
+                "pooling window changed since the forward pass"
+            )
         fn, ck, oh, ow, _, _ = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
         Wf = W.reshape(fn, -1)

@@ -35,12 +35,21 @@ def relu_forward(x, out):
 
 
 @jit
+def _fits(out, dout):
+    """ValueError unless the forward output (the layer's ``out``, which the book's code may rebind)
+    has the gradient's size: the backward kernels read it element by element, unchecked."""
+    if out.size != dout.size:
+        raise ValueError("the layer's out is not the gradient's size (rebound since the forward pass?)")
+
+
+@jit
 def relu_backward(dout, out):
     """dout = 0 where out <= 0, in place: the derivative of ReLU is taken as 0 at x = 0.
 
     ``out`` is the forward output; out > 0 exactly where x > 0 (NaN inputs pass dout through,
     as the book's ``mask = (x <= 0)`` does).
     """
+    _fits(out, dout)
     df, of = dout.ravel(), out.ravel()
     for i in range(df.size):
         df[i] = rules.relu_grad(df[i], of[i])
@@ -59,6 +68,8 @@ def leaky_relu_forward(x, alpha, out):
 @jit
 def leaky_relu_backward(dout, out, alpha, dx):
     """dx = dout where out > 0, alpha dout otherwise (for alpha >= 0, out > 0 iff x > 0)."""
+    _fits(out, dout)
+    _fits(dx, dout)
     df, of, xf = dout.ravel(), out.ravel(), dx.ravel()
     a = df.dtype.type(alpha)
     for i in range(df.size):
@@ -82,6 +93,8 @@ def sigmoid_forward(x, e):
 @jit
 def sigmoid_backward(dout, out, dx):
     """dx = dout * (1 - out) * out, with out = sigmoid(x)."""
+    _fits(out, dout)
+    _fits(dx, dout)
     df, of, xf = dout.ravel(), out.ravel(), dx.ravel()
     one = df.dtype.type(1)
     for i in range(df.size):
@@ -169,6 +182,8 @@ def tanh_forward_float32(x, out):
 @jit
 def tanh_backward(dout, out, dx):
     """dx = dout * (1 - out^2), with out = tanh(x)."""
+    _fits(out, dout)
+    _fits(dx, dout)
     df, of, xf = dout.ravel(), out.ravel(), dx.ravel()
     one = df.dtype.type(1)
     for i in range(df.size):

@@ -63,6 +63,8 @@ def relu_bias_backward(dy, out, db):
     """
     n, m = dy.shape
     _one_per_column(db, m)
+    if out.shape != dy.shape:
+        raise ValueError("the ReLU's out is not the gradient's shape (rebound since the forward pass?)")
     zero = dy.dtype.type(0)
     for j in range(m):
         db[j] = zero

@@ -114,9 +114,27 @@ def dense_backward(x, W, dout, dW, db, dx, need_dx):
         _input_grad(dout, W, dx)
 
 
+@jit(inline="always")  # (a few compares per layer, in each caller)
+def _chain_fits(x, Ws, bs, hs, ds, dWs, dbs):
+    """ValueError unless the layers' arrays chain: x (N, D); each W (in, out), ``in`` the previous
+    layer's ``out`` (D first); b, db, and the rows of hs and ds as wide as ``out``; dW as W. The node
+    checks its arrays when it makes them, but an array's shape can be set in place since (``a.shape =
+    ...``) and these loops check no index. (A caller without ds or dWs passes hs or Ws again.)"""
+    n, d = x.shape[0], x.shape[1]
+    for l in range(len(Ws)):
+        W = Ws[l]
+        m = W.shape[1]
+        ok = W.shape[0] == d and bs[l].shape[0] == m and dbs[l].shape[0] == m and dWs[l].shape == W.shape
+        ok &= hs[l].shape[0] == n and hs[l].shape[1] == m and ds[l].shape == hs[l].shape
+        if not ok:
+            raise ValueError("the layers' weights or buffers no longer chain (an array reshaped in place?)")
+        d = m
+
+
 @jit(fastmath=True)
 def mlp_forward(x, Ws, bs, hs):
     """Every layer's output into hs; returns nothing (the scores are hs[-1])."""
+    _chain_fits(x, Ws, bs, hs, hs, Ws, bs)
     n_layers = len(Ws)
     # skip_zeros for the first layer only. Passed as computed booleans (n_layers > 0 is True, l == 0
     # False): a literal True/False would make Numba compile a second signature of dense_forward.
@@ -137,6 +155,7 @@ def _relu_mask(g, h):
 def mlp_backward(x, Ws, hs, ds, dWs, dbs):
     """From ds[-1] (the gradient of the scores) back to every dW, db; ds[l] for hidden l is masked
     by ReLU in place. The input gets no gradient."""
+    _chain_fits(x, Ws, dbs, hs, ds, dWs, dbs)
     n_layers = len(Ws)
     for l in range(n_layers - 1, -1, -1):
         g = ds[l]
@@ -254,6 +273,7 @@ def mlp_sgd_step(x, t, Ws, bs, hs, ds, y, row, lr, modes):
     are ``(W1, b1, W2, b2, ...)``, parameter i's row-skipping mode is ``modes[i]`` (updated). ``row``:
     scratch for FOLD_ROWS rows of the widest layer. Returns ``(loss, bad)`` as mlp_step does (nothing
     is written when x holds NaN/inf). Each layer's input gradient is made from W before W is updated."""
+    _chain_fits(x, Ws, bs, hs, ds, Ws, bs)
     if not all_finite(x.ravel()):
         return 0.0, first_nonfinite(x.ravel())
     mlp_forward(x, Ws, bs, hs)

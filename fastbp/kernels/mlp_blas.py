@@ -24,6 +24,7 @@ from . import rules
 from .affine import bias_backward, bias_forward, bias_relu_forward, relu_bias_backward
 from .blas import gemm
 from .checks import all_finite, copy_all_finite
+from .mlp import _chain_fits
 from .optim import sgd_update_param
 from .softmax_ce import softmax_ce_backward, softmax_ce_forward
 from .sparse_input import compact_rows, csr_affine_forward, csr_weight_grad
@@ -78,6 +79,7 @@ def mlp_blas_step(addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, li
     layers' dtype or a float32 batch for float64 layers, which the list takes as it is (widening each
     value) and BLAS converted: then x is copied into ``xd`` (the layers' dtype) where BLAS needs it,
     checked as it is copied; else ``xd`` is x."""
+    _chain_fits(x, Ws, bs, hs, ds, dWs, dbs)
     n_layers = len(Ws)
     status = -1  # compact_rows': the count of nonzeros listed; -1: too dense (or not asked)
     if idx.size < x.size or val.size < x.size or ptr.size <= x.shape[0]:

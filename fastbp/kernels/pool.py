@@ -23,6 +23,8 @@ def maxpool_forward(x, ph, pw, stride, pad, out, arg):
     The first maximum wins ties, as the book's argmax does; a NaN wins over numbers (as np.max).
     Without padding and NaN the loop is branch-light; a NaN anywhere reruns the exact loop.
     """
+    if ph < 1 or pw < 1 or stride < 1:  # (the layer refuses them; its attributes may be rebound)
+        raise ValueError("the pooling window and stride must be positive (pool_h, pool_w or stride rebound?)")
     if pad == 0 and _maxpool_nopad(x, ph, pw, stride, out, arg):
         return
     n, c, h, w = x.shape
@@ -96,6 +98,20 @@ def maxpool_backward(dout, arg, pw, stride, pad, dx):
 
 
 @jit
+def _maxima_fit(dout, out, arg, window):
+    """ValueError unless the recorded maxima ``arg`` (the pooling layer's ``arg_max``, which may be
+    rebound or changed in place) and ``out`` have dout's shape and, for window > 0, every entry of arg
+    is one of a window's that many positions: the backward kernels index by them, unchecked."""
+    if arg.shape != dout.shape or out.shape != dout.shape:
+        raise ValueError("the recorded maxima do not fit dout (rebound since the forward pass?)")
+    if window > 0:
+        af = arg.ravel()
+        for i in range(af.size):
+            if af[i] < 0 or af[i] >= window:
+                raise ValueError("a recorded maximum lies outside its window (arg_max changed in place?)")
+
+
+@jit
 def relu_pool_t(rows, cols, b, ow, ph, pw, stride, out, arg):
     """Bias, ReLU and max pooling of one sample's convolution output (see _relu_pool_t_exact).
 
@@ -103,6 +119,8 @@ def relu_pool_t(rows, cols, b, ow, ph, pw, stride, out, arg):
     """
     if b.shape[0] != out.shape[0] or rows.shape[0] != out.shape[0]:
         raise ValueError("the bias does not have one entry per filter (was b or W rebound?)")
+    if ph < 1 or pw < 1 or stride < 1:
+        raise ValueError("the pooling window and stride must be positive (pool_h, pool_w or stride rebound?)")
     if ph == 2 and pw == 2 and _relu_pool_t_2x2(rows, cols, b, ow, stride, out, arg):
         return
     _relu_pool_t_exact(rows, cols, b, ow, ph, pw, stride, out, arg)
@@ -178,6 +196,7 @@ def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, g, db):
     f, poh, pw_out = dout.shape
     if db.shape[0] != f or g.shape[0] != f:
         raise ValueError("the bias does not have one entry per filter (was b or W rebound?)")
+    _maxima_fit(dout, out, arg, ph * pw)
     zero = out.dtype.type(0)
     offs = np.empty(ph * pw, np.int64)
     for a in range(ph * pw):
@@ -189,7 +208,10 @@ def relu_pool_grad_cols(dout, out, arg, ow, ph, pw, stride, cols, g, db):
             base = i * stride * ow
             for j in range(pw_out):
                 v = rules.relu_grad(dout[k, i, j], out[k, i, j])
-                g[k, cols[base + j * stride + offs[arg[k, i, j]]]] += v
+                r = base + j * stride + offs[arg[k, i, j]]
+                if r >= cols.shape[0]:  # (stride or the geometry changed since the forward pass)
+                    raise ValueError("a recorded maximum lies outside the convolution's output")
+                g[k, cols[r]] += v
                 acc += v
         db[k] += acc
 
@@ -208,6 +230,7 @@ def relu_pool_backward_sparse(dout, out, arg, ow, pw, stride, col, Wf, dW, db, d
     ck = col.shape[1]
     if db.shape[0] != f or dW.shape[0] != f or dW.shape[1] != ck or Wf.shape != dW.shape:
         raise ValueError("the bias or W does not have one entry per filter (was b or W rebound?)")
+    _maxima_fit(dout, out, arg, 0)
     zero = out.dtype.type(0)
     if need_dx:
         dcol[...] = 0
@@ -219,6 +242,8 @@ def relu_pool_backward_sparse(dout, out, arg, ow, pw, stride, col, Wf, dW, db, d
                     a = arg[k, i, j]
                     g = dout[k, i, j]
                     r = (i * stride + a // pw) * ow + (j * stride + a % pw)
+                    if a < 0 or j * stride + a % pw >= ow or r >= col.shape[0]:  # (changed in place?)
+                        raise ValueError("a recorded maximum lies outside the convolution's output")
                     acc += g
                     for q in range(ck):
                         dW[k, q] += g * col[r, q]

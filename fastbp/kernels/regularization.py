@@ -75,8 +75,11 @@ def batchnorm_forward_train(x, gamma, beta, momentum, running_mean, running_var,
     out = gamma xn + beta; running = momentum running + (1 - momentum) batch statistic.
     """
     n, d = x.shape
-    for v in (gamma, beta, running_mean, running_var, std):
-        _one_per_feature(d, v)
+    _one_per_feature(d, gamma)  # (one call each: a loop over a tuple needs them all of one type,
+    _one_per_feature(d, beta)  # and a read-only or strided gamma is another type)
+    _one_per_feature(d, running_mean)
+    _one_per_feature(d, running_var)
+    _one_per_feature(d, std)
     dt = x.dtype.type
     mu = np.zeros(d, x.dtype)
     var = np.zeros(d, x.dtype)
@@ -108,8 +111,10 @@ def batchnorm_forward_train(x, gamma, beta, momentum, running_mean, running_var,
 def batchnorm_forward_test(x, gamma, beta, running_mean, running_var, out):
     """out = gamma (x - running_mean) / sqrt(running_var + 1e-6) + beta."""
     n, d = x.shape
-    for v in (gamma, beta, running_mean, running_var):
-        _one_per_feature(d, v)
+    _one_per_feature(d, gamma)
+    _one_per_feature(d, beta)
+    _one_per_feature(d, running_mean)
+    _one_per_feature(d, running_var)
     eps = x.dtype.type(BN_EPS)
     s = np.empty(d, x.dtype)
     for j in range(d):
@@ -128,8 +133,10 @@ def batchnorm_backward(dout, gamma, xc, xn, std, dx, dgamma, dbeta):
     dmu = sum dxc; dx = dxc - dmu / N.
     """
     n, d = dout.shape
-    for v in (gamma, std, dgamma, dbeta):
-        _one_per_feature(d, v)
+    _one_per_feature(d, gamma)
+    _one_per_feature(d, std)
+    _one_per_feature(d, dgamma)
+    _one_per_feature(d, dbeta)
     if xc.shape != dout.shape or xn.shape != dout.shape or dx.shape != dout.shape:
         raise ValueError("xc or xn is not the gradient's shape (rebound since the forward pass?)")
     dt = dout.dtype.type
