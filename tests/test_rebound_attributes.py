@@ -8,7 +8,7 @@ import pytest
 from conftest import DTYPES
 
 from fastbp import layers as L
-from fastbp.nets import MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
+from fastbp.nets import MultiLayerNet, MultiLayerNetExtend, Sequential, SimpleConvNet, TwoLayerNet
 
 
 def rng():
@@ -251,3 +251,45 @@ def test_a_listed_first_layer_does_not_write_past_a_gradient_for_other_rows():
     a._bufs["dW"] = guard[: 100 * 50].reshape(100, 50)
     net.graph.backward(1.0)
     assert not guard[100 * 50 :].any()
+
+
+@pytest.mark.parametrize("path", ["kept", "loss"])
+def test_a_recorded_maximum_moved_out_of_its_window_in_place(path):
+    """(11 x 11 images: the 9 x 9 convolution output pools to 4 x 4, so a moved maximum may still land
+    inside the output, where only the window check sees it.)"""
+    r = rng()
+    conv = L.Convolution(r.standard_normal((4, 1, 3, 3)), np.zeros(4))
+    pool = L.Pooling(2, 2, stride=2)
+    net = Sequential([conv, L.Relu(), pool, L.Affine(r.standard_normal((64, 3)), np.zeros(3))])
+    x, t = r.standard_normal((2, 1, 11, 11)), np.array([0, 1])
+    if path == "kept":
+        net.graph.forward(x, t, train_flg=True, grad=True)
+    else:
+        net.loss(x, t)
+    pool.arg_max[...] = 4
+    with pytest.raises(ValueError, match="outside its window"):
+        net.graph.backward(1.0)
+
+
+def test_a_pooling_pad_set_after_the_network_was_built_is_applied():
+    """The fused node has no padding: such a pool runs as the layers (it had been silently ignored)."""
+    net, _ = conv_net()
+    x = rng().standard_normal((2, 1, 10, 10))
+    unpadded = net.predict(x)
+    net.layers["Pool1"].pad = 1
+    net.layers["Affine1"].W = np.ones((4 * 5 * 5, 8))  # (the padded pool gives 5 x 5)
+    by_hand = x
+    for layer in net.layers.values():
+        by_hand = layer.forward(by_hand)
+    np.testing.assert_allclose(net.predict(x), by_hand, rtol=1e-12)
+    assert net.predict(x).shape == unpadded.shape
+
+
+def test_a_convolution_whose_stride_or_pad_changed_between_the_passes():
+    """Its backward makes the patches again: with another stride and pad (an output of the same size)
+    it had given another dW, silently."""
+    conv = L.Convolution(rng().standard_normal((2, 1, 3, 3)), np.zeros(2))
+    out = conv.forward(rng().standard_normal((2, 1, 10, 10)))
+    conv.stride, conv.pad = 2, 4
+    with pytest.raises(ValueError, match=r"stride and pad are \(2, 4\), the forward pass ran with \(1, 0\)"):
+        conv.backward(np.ones_like(out))

@@ -94,7 +94,7 @@ class ConvReluPool(Fused):
     def _now(self) -> tuple:
         """The settings the passes' indices follow (layer attributes a user's code may change)."""
         conv, pool = self.conv, self.pool
-        return conv.W.shape, conv.stride, conv.pad, pool.pool_h, pool.pool_w, pool.stride
+        return conv.W.shape, conv.stride, conv.pad, pool.pool_h, pool.pool_w, pool.stride, pool.pad
 
     def _forward(self, x, grad=False):
         conv, pool = self.conv, self.pool
@@ -104,7 +104,12 @@ class ConvReluPool(Fused):
         # unfused network routes them. The fused backward visits the window winners only, so a NaN
         # would reach other gradients than the twin's dense products give it (0 * inf in col^T dout).
         # The scans cost <1% of the block.
-        self._unfused = not (all_finite(W.ravel()) and all_finite(conv.b.ravel()) and _finite(x))
+        self._settings = None  # (set again once this pass has run: a refused pass leaves no old state)
+        # A pooling pad set after the network was built (the fusion rule saw none): the layers, which
+        # pad; the fused kernels do not.
+        self._unfused = pool.pad != 0 or not (
+            all_finite(W.ravel()) and all_finite(conv.b.ravel()) and _finite(x)
+        )
         if self._unfused:
             self._kept = None
             for layer in self.layers:
@@ -176,6 +181,7 @@ class ConvReluPool(Fused):
         db[...] = 0
         dWf[...] = 0
         out, arg = self._out, self._arg
+        _pool._maxima_fit(dout, out, arg, pool.pool_h * pool.pool_w)  # (arg_max may be changed in place)
         if self._kept is not None and not needs_dx:  # the forward kept the patches: one product each
             kept, cols, counts = self._kept
             g = self._buffer("gcols", (fn * (oh * ow + 1),), W.dtype)

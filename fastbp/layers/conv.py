@@ -34,6 +34,7 @@ class Convolution(Layer):
         self.pad = _int_arg(pad, "pad", where, 0)
         self.x = self.dW = self.db = None
         self._out = None
+        self._passed = None  # (stride, pad) of the last forward: the backward makes its patches again
 
     def forward(self, x):
         """The convolution of a batch x (N, C, H, W) with the FN filters, plus b."""
@@ -101,6 +102,7 @@ class Convolution(Layer):
 
     def record(self, x, out):
         """Keep the state of a forward pass: the input ``x`` (the book's attribute) and the output."""
+        self._passed = (self.stride, self.pad)
         self.x, self._out = x, out
 
     def _forward(self, x):
@@ -146,6 +148,11 @@ class Convolution(Layer):
         mask is applied to dout in the same pass), or None."""
         W, x = self.W, self.x
         self.check_agrees(x, "Convolution.backward")
+        if (self.stride, self.pad) != self._passed:
+            raise ValueError(
+                f"Convolution.backward: stride and pad are ({self.stride}, {self.pad}), the forward pass "
+                f"ran with {self._passed}"
+            )
         fn, ck, oh, ow = self._geometry(x)
         fh, fw = W.shape[2], W.shape[3]
         Wf = W.reshape(fn, -1)
