@@ -181,7 +181,6 @@ class ConvReluPool(Fused):
         db[...] = 0
         dWf[...] = 0
         out, arg = self._out, self._arg
-        _pool._maxima_fit(dout, out, arg, pool.pool_h * pool.pool_w)  # (arg_max may be changed in place)
         if self._kept is not None and not needs_dx:  # the forward kept the patches: one product each
             kept, cols, counts = self._kept
             g = self._buffer("gcols", (fn * (oh * ow + 1),), W.dtype)
@@ -195,6 +194,9 @@ class ConvReluPool(Fused):
                 np.dot(gs, kept[s, : ck * m].reshape(ck, m).T, out=part)
                 np.add(dWf, part, out=dWf)
             return None
+        # (relu_pool_grad_cols checks each maximum against its window; the sparse pass below knows no
+        # window height: arg_max, which the user may change in place, is checked here)
+        _pool._maxima_fit(dout, out, arg, pool.pool_h * pool.pool_w)
         col = self._buffer("col1", (oh * ow, ck), W.dtype)
         dx = self._buffer("dx", x.shape, W.dtype) if needs_dx else None
         dcol = self._buffer("dcol1", (oh * ow, ck), W.dtype) if needs_dx else col
