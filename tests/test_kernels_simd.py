@@ -93,3 +93,23 @@ def test_row_updates_refuse_mixed_dtypes():
     one, _, _ = _kernels(4)
     with pytest.raises(TypingError):
         one(np.zeros(8, np.float32), 0, np.ones(8), 0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "dtype, lo, hi", [(np.float32, -126, 127), (np.float64, -1022, 1023)], ids=["float32", "float64"]
+)
+def test_powers_of_two_from_their_bits_over_the_whole_normal_range(dtype, lo, hi):
+    from fastbp.kernels.simd import exp2_float32, exp2_float64
+
+    itype = np.int32 if dtype == np.float32 else np.int64
+    exp2 = exp2_float32 if dtype == np.float32 else exp2_float64
+
+    @njit
+    def powers(ks, out):
+        for i in range(ks.size):
+            out[i] = exp2(ks[i])
+
+    ks = np.arange(lo, hi + 1, dtype=itype)
+    out = np.empty(ks.size, dtype)
+    powers(ks, out)
+    assert np.array_equal(out, np.ldexp(np.ones(ks.size, dtype), ks))

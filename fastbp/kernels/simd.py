@@ -287,10 +287,28 @@ def exp2_float32(typingctx, k):
     return types.float32(k), codegen
 
 
+@intrinsic
+def exp2_float64(typingctx, k):
+    """2.0 ** k as a float64 for an int64 k in [-1022, 1023], built from its bits (exponent k + 1023):
+    as exp2_float32, so that a loop over it vectorises."""
+    if k != types.int64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        bits = builder.shl(builder.add(args[0], ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+
+    return types.float64(k), codegen
+
+
 if config.DISABLE_JIT:  # intrinsics exist only in compiled code: the same operations in plain Python
 
     def exp2_float32(k):  # noqa: F811
         return np.float32(2.0) ** int(k)
+
+    def exp2_float64(k):  # noqa: F811
+        return np.float64(2.0) ** int(k)
 
     def compress_nonzero(xf, start, k0, idx, val, p):  # noqa: F811
         lanes = 64 // xf.itemsize

@@ -8,30 +8,66 @@ check agree to ~1e-10, as the book prints.)
 Labels come in two forms: class indices ``t`` of shape (N,) and any integer dtype, or target rows
 ``t`` of shape (N, C) (one-hot, or any distribution). The loss is the mean over the batch and is
 accumulated in float64 for both dtypes; ``p`` keeps the dtype of ``x``.
+
+The rows are short (10 classes), so the forward runs in three passes over the batch -- shift each row
+by its maximum, exp over the whole batch in one loop (``rules.exp_nonpositive``, which vectorises),
+then each row's sum and division -- rather than row by row: 2.2x faster at 1000 x 10 float64, 1.7x
+float32 (40 us against 90; 31 against 52).
 """
 
 import numpy as np
+from numba.extending import overload
 
 from .._jit import jit
+from . import rules
 from .checks import first_bad_label
 
 
 @jit
-def _softmax_row(x, p, i):
-    """p[i] = softmax(x[i]); returns (m, log s) with m the row max and s the sum of exp(x - m)."""
-    c = x.shape[1]
-    m = x[i, 0]
-    for j in range(1, c):
-        if x[i, j] > m:
-            m = x[i, j]
-    s = x.dtype.type(0)
+def _shift_rows(x, p):
+    """p = x - (its row's maximum): the exponents of the softmax, all <= 0 (x may be p)."""
+    n, c = x.shape
+    for i in range(n):
+        m = x[i, 0]
+        for j in range(1, c):
+            if x[i, j] > m:
+                m = x[i, j]
+        for j in range(c):
+            p[i, j] = x[i, j] - m
+
+
+def _exp_all(p):
+    """p = exp(p) for the shifted scores (2-D, any layout); in compiled code a C-contiguous p goes as
+    one loop over the whole batch, which vectorises (a row of 10 classes is too short a loop for a
+    vector), any other layout row by row."""
+    for i in range(p.shape[0]):
+        for j in range(p.shape[1]):
+            p[i, j] = rules.exp_nonpositive(p[i, j])
+
+
+@overload(_exp_all, jit_options=dict(error_model="numpy"))
+def _exp_all_typed(p):
+    if p.layout != "C":  # (a strided p has no flat view; row by row, as the plain function)
+        return _exp_all
+
+    def flat(p):
+        pf = p.reshape(-1)
+        for k in range(pf.size):
+            pf[k] = rules.exp_nonpositive(pf[k])
+
+    return flat
+
+
+@jit
+def _normalize_row(p, i):
+    """Divides row i of p by its sum s; returns log(s)."""
+    c = p.shape[1]
+    s = p.dtype.type(0)
     for j in range(c):
-        e = np.exp(x[i, j] - m)
-        p[i, j] = e
-        s += e
+        s += p[i, j]
     for j in range(c):
         p[i, j] /= s
-    return m, np.log(s)
+    return np.log(s)
 
 
 @jit
@@ -72,10 +108,14 @@ def softmax_ce_forward(x, t, p):
     n = x.shape[0]
     _same_shape(p, x)
     _labels_in(t, n, x.shape[1])
+    # -log p[t] = log(s) - (x[t] - m): the shifted score of the label is read before the exp
+    _shift_rows(x, p)
     loss = 0.0
     for i in range(n):
-        m, log_s = _softmax_row(x, p, i)
-        loss += m + log_s - x[i, t[i]]
+        loss -= p[i, t[i]]
+    _exp_all(p)
+    for i in range(n):
+        loss += _normalize_row(p, i)
     return loss / n
 
 
@@ -88,13 +128,19 @@ def softmax_ce_forward_dist(x, t, p):
     n, c = x.shape
     _same_shape(p, x)
     _rows_as_wide(t, n, c)
+    # -sum_j t_j log p_j = sum_j t_j (log(s) - (x_j - m)), in two parts around the exp
+    _shift_rows(x, p)
     loss = 0.0
     for i in range(n):
-        m, log_s = _softmax_row(x, p, i)
-        lse = m + log_s
         for j in range(c):
             if t[i, j] != 0:  # 0 * (-inf) would be NaN; a zero target contributes nothing
-                loss += t[i, j] * (lse - x[i, j])
+                loss -= t[i, j] * p[i, j]
+    _exp_all(p)
+    for i in range(n):
+        log_s = _normalize_row(p, i)
+        for j in range(c):
+            if t[i, j] != 0:
+                loss += t[i, j] * log_s
     return loss / n
 
 
