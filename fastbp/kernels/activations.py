@@ -11,7 +11,7 @@ exp is not evaluated here: Numba calls the scalar libm function per element, 5-1
 NumPy's SIMD ufuncs. The layers let NumPy compute it (``np.exp(-|x|, out=...)``) and the kernels fuse
 the rest of the pass. The tanh kernels avoid libm altogether (polynomial and arithmetic only, so
 they vectorise): tanh_forward in float64 (NumPy's float64 tanh is not SIMD), tanh_forward_float32 in
-float32 arithmetic, which needs 2^k built from its bits (``simd.exp2_float32``) to beat NumPy's SIMD
+float32 arithmetic, which needs 2^k built from its bits (``simd.exp2``) to beat NumPy's SIMD
 float32 tanh. The Tanh layer leaves inputs below 2,048 elements to NumPy.
 
 Constants are made in the array's dtype (``dtype.type(1)``): a bare ``1.0`` is float64 in Numba and
@@ -23,7 +23,7 @@ import numpy as np
 
 from .._jit import jit
 from . import rules
-from .simd import exp2_float32
+from .simd import exp2
 
 
 @jit
@@ -153,7 +153,7 @@ def tanh_forward_float32(x, out):
 
     With a = |x| (clamped at 9, where tanh is 1 in float32) and y = 2a: expm1(y) = 2^k (1 + q) - 1
     for k = round(y / ln 2), r = y - k ln 2 (|r| <= ln2 / 2, ln 2 in two parts) and q = expm1(r) by
-    its Taylor series to r^7; 2^k is built from its bits (``simd.exp2_float32``) so the loop
+    its Taylor series to r^7; 2^k is built from its bits (``simd.exp2``) so the loop
     vectorises. tanh(a) = expm1(y) / (expm1(y) + 2), exact at k = 0 where expm1(y) = q. The sign goes
     back on last; +-0 and NaN pass through.
     """
@@ -173,7 +173,7 @@ def tanh_forward_float32(x, out):
         q = q * r + c3
         q = q * r + c2
         q = (q * r + c1) * r
-        s = exp2_float32(np.int32(k))
+        s = exp2(np.int32(k))
         em = s * q + (s - one)
         t = em / (em + two)
         of[i] = np.copysign(t, v) if v == v else v

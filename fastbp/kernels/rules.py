@@ -23,7 +23,7 @@ of every kernel module, so an edit here compiles the kernels that inline these a
 import numpy as np
 
 from .._jit import jit
-from .simd import exp2_float64
+from .simd import exp2
 
 # exp(r) = sum of r^k / k! to k = 13 for |r| <= ln(2) / 2: the first term left out is below 6e-18 of
 # the sum. _INV_FACTORIAL[k] = 1 / k!.
@@ -91,5 +91,5 @@ def exp_nonpositive(v):
     q = f[0] + r * (f[1] + r * (f[2] + r * (f[3] + r * high)))
     ki = np.int64(k)
     half = ki >> 1
-    e = q * exp2_float64(half) * exp2_float64(ki - half)
+    e = q * exp2(half) * exp2(ki - half)
     return type(v)(0.0 if w < -745.2 else e + (w - w))  # (w - w: 0, or NaN for a NaN)

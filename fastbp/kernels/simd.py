@@ -272,43 +272,32 @@ def scatter_axpy4(typingctx, y, yos, x, xo, vs, width):
     return types.none(y, yos, x, xo, vs, width), codegen
 
 
-@intrinsic
-def exp2_float32(typingctx, k):
-    """2.0 ** k as a float32 for an int32 k in [-126, 127], built from its bits (exponent k + 127).
-    ldexp would do, but it is a library call that keeps a loop from vectorising."""
-    if k != types.int32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        i32 = ir.IntType(32)
-        bits = builder.shl(builder.add(args[0], ir.Constant(i32, 127)), ir.Constant(i32, 23))
-        return builder.bitcast(bits, ir.FloatType())
-
-    return types.float32(k), codegen
+# The float types exp2 builds from an integer's bits: (its width, exponent bias, mantissa bits).
+_EXP2_FORMATS = {types.int32: (types.float32, ir.FloatType(), 32, 127, 23),
+                 types.int64: (types.float64, ir.DoubleType(), 64, 1023, 52)}  # fmt: skip
 
 
 @intrinsic
-def exp2_float64(typingctx, k):
-    """2.0 ** k as a float64 for an int64 k in [-1022, 1023], built from its bits (exponent k + 1023):
-    as exp2_float32, so that a loop over it vectorises."""
-    if k != types.int64:
+def exp2(typingctx, k):
+    """2.0 ** k built from its bits (the exponent field k + bias): a float32 for an int32 k in
+    [-126, 127], a float64 for an int64 k in [-1022, 1023]. ldexp would do, but it is a library call
+    that keeps a loop from vectorising."""
+    if k not in _EXP2_FORMATS:
         return None
+    result, float_ir, width, bias, mantissa = _EXP2_FORMATS[k]
 
     def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
-        bits = builder.shl(builder.add(args[0], ir.Constant(i64, 1023)), ir.Constant(i64, 52))
-        return builder.bitcast(bits, ir.DoubleType())
+        int_ir = ir.IntType(width)
+        bits = builder.shl(builder.add(args[0], ir.Constant(int_ir, bias)), ir.Constant(int_ir, mantissa))
+        return builder.bitcast(bits, float_ir)
 
-    return types.float64(k), codegen
+    return result(k), codegen
 
 
 if config.DISABLE_JIT:  # intrinsics exist only in compiled code: the same operations in plain Python
 
-    def exp2_float32(k):  # noqa: F811
-        return np.float32(2.0) ** int(k)
-
-    def exp2_float64(k):  # noqa: F811
-        return np.float64(2.0) ** int(k)
+    def exp2(k):  # noqa: F811
+        return (np.float32 if isinstance(k, np.int32) else np.float64)(2.0) ** int(k)
 
     def compress_nonzero(xf, start, k0, idx, val, p):  # noqa: F811
         lanes = 64 // xf.itemsize
