@@ -5,6 +5,7 @@ the table and ``fastbp bench`` report what was measured.
 """
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -205,6 +206,28 @@ def test_a_peer_that_disagrees_is_reported_not_timed():
     assert "PyTorch us" in text and "mismatch" in text and "JAX" not in text
 
 
+def test_a_round_has_at_least_round_calls_calls_of_each_implementation():
+    calls = {"slow": 0, "fast": 0}
+
+    def counting(name, seconds):
+        def make():
+            def fn():
+                calls[name] += 1
+                time.sleep(seconds)
+
+            return fn
+
+        return make
+
+    slow = B.Case("step", "g", "numpy", counting("slow", 0.003), "two", "uniform", 3, "float64")
+    fast = B.Case("step", "g", "fastbp", counting("fast", 0.0), "two", "uniform", 3, "float64")
+    # (a 3 ms call is a round of one call at the default round length, and of 4 here)
+    by_impl = {r["impl"]: r for r in B.run([slow, fast], rounds=2, round_s=0.002, round_calls=4)}
+    assert by_impl["numpy"]["loops"] == 4 and by_impl["fastbp"]["loops"] > 4
+    assert calls["slow"] == 4 + 5 + 2 * 4  # (the first calls, the calibration, two rounds of 4)
+    assert B.run([slow], rounds=1, round_s=0.002)[0]["loops"] == 1
+
+
 def test_the_table_gives_every_speedup_over_numpy_and_the_floor_ratio():
     results = [
         dict(group="g", kind="step", impl=impl, median_us=us)
@@ -251,7 +274,8 @@ def test_busy_threads_counts_one_for_a_python_loop():
 def test_fastbp_bench_prints_the_table_and_saves_json(tmp_path, capsys):
     path = tmp_path / "b.json"
     argv = ["bench", "--kind", "step", "--batches", "2", "--dtypes", "float32,mixed",
-            "--data", "standardized", "--widths", "two,24", "--rounds", "3", "--json", str(path)]  # fmt: skip
+            "--data", "standardized", "--widths", "two,24", "--rounds", "3", "--round-calls", "2",
+            "--json", str(path)]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "TwoLayerNet 784-50-10 step batch 2 float32 standardized" in out and "fastbp us" in out
@@ -269,6 +293,7 @@ def test_fastbp_bench_prints_the_table_and_saves_json(tmp_path, capsys):
     assert row["floor_ratio"] == pytest.approx(row["fastbp"] / row["gemm"])
     assert row["data"] == "standardized" and row["net"] == "two"
     assert "numba" in data["machine"] and "blas" in data["machine"] and data["machine"]["cores"]
+    assert data["round_calls"] == 2 and min(r["loops"] for r in data["results"]) >= 2
 
 
 def test_fastbp_bench_markdown(capsys):

@@ -103,6 +103,7 @@ def test_batch_larger_than_the_loaded_training_set(capsys):
     "argv, words",
     [
         (["bench", "--rounds", "0"], "--rounds must be a positive integer, got 0"),
+        (["bench", "--round-calls", "0"], "--round-calls must be a positive integer, got 0"),
         (["bench", "--batches", "1,x"], "--batches must be comma-separated positive integers"),
         (["bench", "--batches", "1000000000"], "would need about"),
         (["bench", "--dtypes", "float16"], "--dtypes must be among"),

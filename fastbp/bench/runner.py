@@ -13,24 +13,33 @@ from .steps import X64
 PEER_COLUMNS = (("jax", "JAX jit"), ("torch", "PyTorch"))
 
 
-def _calibrate(fn, target_s):
-    """How many calls make one timing round last about target_s: from the median of a few single
-    calls (one slow call -- the OS preempting it, a thread waking up -- does not decide)."""
+def _calibrate(fn, target_s, min_calls=1):
+    """How many calls make one timing round last about target_s, and at least ``min_calls``: from the
+    median of a few single calls (one slow call -- the OS preempting it, a thread waking up -- does
+    not decide)."""
     ts = []
     for _ in range(5):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
     per_call = sorted(ts)[2]
-    return max(1, min(1 << 20, round(target_s / max(per_call, 1e-9))))
+    return max(min_calls, 1, min(1 << 20, round(target_s / max(per_call, 1e-9))))
 
 
 def _meta(c) -> dict:
     return {k: getattr(c, k) for k in ("net", "data", "batch", "dtype") if getattr(c, k) is not None}
 
 
-def run(selected, rounds: int = 15, round_s: float = 0.002, progress=None) -> list[dict]:
+def run(
+    selected, rounds: int = 15, round_s: float = 0.002, progress=None, round_calls: int = 1
+) -> list[dict]:
     """Time every case: per group, the impls' rounds interleaved; returns one record per case.
+
+    A round is about ``round_s`` of back-to-back calls of one implementation, and at least
+    ``round_calls`` of them. Each round starts with the caches holding the previous implementation's
+    arrays: with one call per round (a step of 2 ms or more) every call timed is such a first call,
+    which a training loop, running its steps back to back, meets once. ``round_calls`` > 1 times the
+    steady state instead.
 
     Each record: group, kind, impl, median_us, iqr_us, min_us, max_us (over the rounds), rounds, loops,
     first_call_s (the first call, which compiles on a cold cache and allocates buffers), and the case's
@@ -57,7 +66,7 @@ def run(selected, rounds: int = 15, round_s: float = 0.002, progress=None) -> li
                 fn()  # the second step) stays out of the calibration and the rounds
             timed.append(c)
             fns.append(fn)
-        loops = [_calibrate(fn, round_s) for fn in fns]
+        loops = [_calibrate(fn, round_s, round_calls) for fn in fns]
         times = [[] for _ in fns]
         for _ in range(rounds):
             for j, fn in enumerate(fns):

@@ -153,6 +153,14 @@ def build() -> argparse.ArgumentParser:
         help="also time the MLP steps in JAX (jit) and PyTorch (eager), one thread, where installed",
     )
     b.add_argument("--rounds", type=int, default=15, help="timing rounds per case (median reported)")
+    b.add_argument(
+        "--round-calls",
+        type=int,
+        default=1,
+        help="calls per round at least (a round is ~2 ms of calls of one implementation, then the next "
+        "one's: its first call finds the caches holding another's arrays; 10 times the steady state "
+        "of the slow steps too)",
+    )
     b.add_argument("--json", metavar="PATH", help="save machine info, every case and the table as JSON")
     b.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     b.add_argument("--plot", metavar="PNG", help="a bar chart of the speedups (needs matplotlib)")

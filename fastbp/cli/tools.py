@@ -75,6 +75,7 @@ def _bench_args(args, kinds):
     # the largest cases hold a few (batch, width) float64 arrays per implementation, and the data
     checks.memory(f"--batches {max(batches)}", max(batches) * max(784, widest) * 8 * 16 + 64e6 * len(data))
     checks.positive("--rounds", args.rounds, integer=True)
+    checks.positive("--round-calls", args.round_calls, integer=True)
     checks.output_file("--json", args.json)
     checks.output_file("--plot", args.plot)
     peers = B.peers.available() if args.peers else ()
@@ -110,7 +111,7 @@ def run_bench(args, given: set[str]) -> int:
         for i, members in enumerate(groups.values()):
             if args.verbose:
                 print(f"[{i + 1}/{len(groups)}] {members[0].group}", file=sys.stderr, flush=True)
-            results += B.run(members, rounds=args.rounds)
+            results += B.run(members, rounds=args.rounds, round_calls=args.round_calls)
     except KeyboardInterrupt:
         interrupted = True
         _interrupt.handled()  # (what follows runs on: a failure there is its own, not the Ctrl-C's)
@@ -125,7 +126,15 @@ def run_bench(args, given: set[str]) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"machine": info, "interrupted": interrupted, "results": results, "table": rows}, f, indent=1
+                {
+                    "machine": info,
+                    "round_calls": args.round_calls,
+                    "interrupted": interrupted,
+                    "results": results,
+                    "table": rows,
+                },
+                f,
+                indent=1,
             )
         print(f"saved {args.json}")
     if plt is not None and rows:
