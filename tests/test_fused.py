@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from fastbp import config
 from fastbp import layers as L
 from fastbp.fused import AffineRelu, ConvRelu, ConvReluPool, SmallBatchMLP, SparseInputAffine
+from fastbp.fused import mlp as fused_mlp
 from fastbp.nets import MultiLayerNet, Sequential, SimpleConvNet, TwoLayerNet
 
 
@@ -251,7 +252,7 @@ def test_small_batch_loops_equal_blas(monkeypatch, n, dtype):
     results = []
     for small in (config.SMALL_BATCH, 0):
         monkeypatch.setattr(config, "SMALL_BATCH", small)
-        monkeypatch.setattr(config, "LAYOUT_MIN_ROWS", 0)  # (BLAS: the layers, not one compiled call)
+        monkeypatch.setattr(fused_mlp, "_ADDRESS", {"d": 0, "f": 0})  # (BLAS: the layers one by one)
         np.random.seed(0)
         net = MultiLayerNet(784, [30, 20], 10, dtype=dtype)
         grads = {k: v.copy() for k, v in net.gradient(x, t).items()}

@@ -2,15 +2,17 @@
 
 At batch 1 the book's step is all overhead: each BLAS call costs microseconds, and the products are
 matrix-vector ones that BLAS does not speed up. Up to ``config.SMALL_BATCH`` samples this node runs
-every layer, the loss and the backward pass as compiled loops (kernels/mlp.py) -- one call for a whole
-training step. Above it, a batch of fewer than ``config.LAYOUT_MIN_ROWS`` samples takes the whole
-step as one compiled call through NumPy's own BLAS (kernels/mlp_blas.py: at batch 32 the Python
-between a dozen BLAS calls cost as much as the products), with the first layer's list of nonzeros
-where that layer would list the batch; otherwise the node runs its layers' own nodes (a sparse first
-layer, Affine+ReLU nodes) one after the other, then the loss. The one call gives the numbers of the
-nodes run one by one, bit for bit (the same BLAS calls and kernels in the same order). The choice is
-made per batch, inside the node. (The body is a chain of known nodes, called directly: an inner
-``Graph``'s bookkeeping cost ~2 us a step at batch 32.)
+every layer, the loss and the backward pass as compiled loops (kernels/mlp.py) -- one call for a
+whole training step. Above it, the node takes the whole step as one compiled call through NumPy's
+own BLAS (kernels/mlp_blas.py: at batch 32 the Python between a dozen BLAS calls cost as much as the
+products), with the first layer's list of nonzeros where that layer would list the batch, whenever
+the layers would make their products in the usual layout too: below ``config.LAYOUT_MIN_ROWS``
+samples always, from it on once each product's layout has settled (layers/products.py; at batch 1000
+float32 here the one call took 0.91-0.93 of the layers' time). Otherwise the node runs its layers'
+own nodes (a sparse first layer, Affine+ReLU nodes) one after the other, then the loss. The one call
+gives the numbers of the nodes run one by one, bit for bit (the same BLAS calls and kernels in the
+same order). The choice is made per batch, inside the node. (The body is a chain of known nodes,
+called directly: an inner ``Graph``'s bookkeeping cost ~2 us a step at batch 32.)
 
 Inputs ``(x, t)``; outputs ``(loss, scores)`` -- the scores are a side output, so a prediction
 (``t`` None) stops after them.
@@ -28,6 +30,7 @@ from .. import _checks as _chk
 from ..kernels import mlp as _mlp
 from ..kernels import mlp_blas as _mlp_blas
 from ..kernels import softmax_ce as _sce
+from ..layers import products as _products
 from ..layers.loss import SoftmaxWithLoss
 from .base import Fused
 
@@ -158,8 +161,8 @@ class SmallBatchMLP(Fused):
         c = self._arrays(n, dt, x.size // n) if small else None
         if (
             not small and grad and t is not None and t.ndim == 1 and not config.BOOK_LOSS
-            and n < config.LAYOUT_MIN_ROWS
             and (x.dtype == dt or (x.dtype == np.float32 and self.takes_float32))
+            and self._usual_layouts(n, dt)
         ):  # fmt: skip
             addr = self._blas_address(dt)
             loss = self._blas_step(x, t, self._arrays(n, dt, x.size // n), addr) if addr else None
@@ -195,8 +198,21 @@ class SmallBatchMLP(Fused):
 
     def may_fold(self, n: int) -> bool:
         """Whether ``sgd_step`` may take a batch of n samples (a cheap first look, before the network
-        checks the batch and the optimizer): the compiled loops' sizes and the one-call BLAS step's."""
-        return n <= config.SMALL_BATCH or n < config.LAYOUT_MIN_ROWS
+        checks the batch and the optimizer): any batch of at least one sample (the compiled loops
+        up to SMALL_BATCH, then the one-call BLAS step, which ``sgd_step`` may still decline)."""
+        return n > 0
+
+    def _usual_layouts(self, n: int, dt) -> bool:
+        """Whether the one-call BLAS step, whose products are all in the usual layout, gives this
+        batch size what the layers would, as fast: below config.LAYOUT_MIN_ROWS the layers take the
+        usual layout too; from it on, once every product of the layers' has settled on it
+        (layers/products.py: until then, or where the other layout won, the layers run)."""
+        if n < config.LAYOUT_MIN_ROWS:
+            return True
+        shapes = [np.shape(a.W) for a in self.affines]  # (anything may have been bound to W: _arrays
+        if any(len(s) != 2 for s in shapes):  # sorts it out, or the layers report it)
+            return False
+        return _products.settled_usual(dt.char, n, shapes)
 
     def folds_sgd(self, x, t) -> bool:
         """Whether ``sgd_step`` may take this batch (a look after the network's checks: the batch
@@ -224,7 +240,7 @@ class SmallBatchMLP(Fused):
         dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
         blas = n > config.SMALL_BATCH
         addr = self._blas_address(dt) if blas else 0
-        if blas and not (addr and self.may_fold(n) and (x.dtype == dt or self.takes_float32)):
+        if blas and not (addr and (x.dtype == dt or self.takes_float32) and self._usual_layouts(n, dt)):
             return None  # (the cheap refusals first)
         c = self._arrays(n, dt, x.size // n)
         if c is None or not (_same(params, c.params) and _same(grads, c.grads)):

@@ -1,4 +1,4 @@
-"""A whole ReLU MLP training step through BLAS in one compiled call (batches of 5 to 127 samples).
+"""A whole ReLU MLP training step through BLAS in one compiled call (batches above SMALL_BATCH).
 
 The products are NumPy's own BLAS (``blas.gemm``, the very calls ``np.dot`` makes) and the passes
 between them the kernels the layers use, in the order the layers run them: the numbers are those of

@@ -120,6 +120,29 @@ def _agree(kind, char, n, d, m, threads) -> bool:
 _BITS = {8: np.uint64, 4: np.uint32, 2: np.uint16}
 
 
+def settled_usual(dtype_char: str, n: int, shapes) -> bool:
+    """Whether the x W and x^T g products of a chain of layers (``shapes``: each W's (D, M)) at a batch
+    of n rows have all settled on the usual layout (measured so, or refused the other): then a caller
+    that makes them itself in the usual layout gives what the layers would, as fast. False while any
+    is untried or still being timed, or when one kept the other layout. Kept once True, until
+    ``forget``."""
+    if n < config.LAYOUT_MIN_ROWS:
+        return True  # (never anything but the usual layout)
+    key = (dtype_char, n, tuple(shapes), _blas_lib.threads())
+    if key in _SETTLED:
+        return True
+    for d, m in key[2]:
+        for kind in ("xW", "xTg"):
+            trial = _TRIALS.get((kind, dtype_char, n, d, m, key[3]))
+            if trial is None or trial.keep is not False:
+                return False
+    _SETTLED.add(key)
+    return True
+
+
+_SETTLED: set = set()  # settled_usual's answers that are True
+
+
 def chosen() -> dict:
     """The layouts chosen so far: ``{(kind, dtype code, rows, depth, width, BLAS threads): "usual" |
     "other"}``
@@ -130,3 +153,4 @@ def chosen() -> dict:
 def forget() -> None:
     """Forget every choice: the next calls of each shape measure again."""
     _TRIALS.clear()
+    _SETTLED.clear()

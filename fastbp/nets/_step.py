@@ -14,12 +14,13 @@ class TrainStep:
         batch's loss before the update (with any penalty, as ``loss`` gives it).
 
         The parameters end as the two calls leave them, bit for bit. With ``SGD`` on a ReLU MLP
-        (after one step that set the optimizer up), the update is folded into the backward pass:
-        up to ``config.SMALL_BATCH`` samples no gradient array is written, and the layers'
-        ``dW``/``db`` then still hold an earlier step's (call ``gradient`` to see them); a dense
-        batch below ``config.LAYOUT_MIN_ROWS`` samples updates each layer as soon as its gradients
-        are made. (It declines parameters bound to one array twice; a batch ``x`` that is a view of
-        a weight is the user's to avoid.)
+        (after one step that set the optimizer up), the update is folded into the backward pass: up
+        to ``config.SMALL_BATCH`` samples no gradient array is written, and the layers'
+        ``dW``/``db`` then still hold an earlier step's (call ``gradient`` to see them); a larger
+        batch updates each layer as soon as its gradients are made (from ``config.LAYOUT_MIN_ROWS``
+        samples on, once the layers' products have settled on their usual layout; until then, or
+        where the other layout is faster, the two calls run). (It declines parameters bound to one
+        array twice; a batch ``x`` that is a view of a weight is the user's to avoid.)
         """
         # (A peek at the batch size before the checks: x may be anything yet; anything without a
         # shape is asked, and the checks decide.)
