@@ -95,8 +95,8 @@ ROWS_PROBE = 16
 # layout + copy against the usual one: float64 784x50 at 1000 rows: x W 0.78, x^T g 0.69; 784x100:
 # 0.77, 0.71; at 256 rows 1.04, 0.86; at 100 rows 1.26, 1.13 (slower: the copy costs more than the
 # product gains); float32 1.03-2.3 everywhere (slower). So a batch below this never tries it. (An MLP
-# step runs as one compiled call in the usual layouts, kernels/mlp_blas.py, below it, and from it on
-# once the layers' products have settled on the usual layout.)
+# step runs as one compiled call, kernels/mlp_blas.py, in the usual layouts below it, and from it on
+# in those the layers' products have settled on.)
 LAYOUT_MIN_ROWS = 128
 # calls: each layout is timed on this many calls of a shape before one is kept (the first calls of a
 # shape run the product twice; a layout is kept only if its results are the usual one's bit for bit).

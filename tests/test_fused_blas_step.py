@@ -1,7 +1,7 @@
 """A ReLU MLP's training step at batches above SMALL_BATCH runs as one compiled call through NumPy's
 BLAS (kernels/mlp_blas.py), the first layer's products through its list of nonzeros where it would
-list the batch -- from LAYOUT_MIN_ROWS on only once the layers' products have settled on the usual
-layout: the numbers, the layers' attributes and the refusals must be those of the layers run one by
+list the batch -- from LAYOUT_MIN_ROWS on once the layers' products have settled on their layouts,
+made in those: the numbers, the layers' attributes and the refusals must be those of the layers run one by
 one."""
 
 import numpy as np
@@ -271,18 +271,23 @@ def test_labels_that_do_not_fit_a_rebound_last_layer_are_an_error_not_a_crash(n,
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, "mixed"])
-def test_from_layout_min_rows_on_the_one_call_waits_for_the_layouts_to_settle(monkeypatch, counted, dtype):
+@pytest.mark.parametrize("sparse", [False, True])
+def test_from_layout_min_rows_on_the_one_call_waits_for_the_layouts_to_settle(
+    monkeypatch, counted, dtype, sparse
+):
     from fastbp.layers import products
 
     monkeypatch.setattr(config, "LAYOUT_TRIALS", 2)
     products.forget()  # (every shape untried: the first steps run the layers, which time the layouts)
-    a, b = pair("odd", np.float64 if dtype == "mixed" else dtype)
+    name = "two" if sparse else "odd"  # (the list's products: widths 50 and 100)
+    a, b = pair(name, np.float64 if dtype == "mixed" else dtype)
     dtype = np.float32 if dtype == "mixed" else dtype
     oa, ob = SGD(0.1), SGD(0.1)
     rng = np.random.default_rng(2)
     n = config.LAYOUT_MIN_ROWS + 3
-    for i in range(12):
-        x, t = batch(rng, a, n, dtype, sparse=False)
+
+    def step(i):
+        x, t = batch(rng, a, n, dtype, sparse=sparse and i % 2 == 1)
         la = a.train_step(x, t, oa)
         layers_one_by_one(monkeypatch, True)
         lb = b.train_step(x, t, ob)
@@ -290,20 +295,21 @@ def test_from_layout_min_rows_on_the_one_call_waits_for_the_layouts_to_settle(mo
         assert la == lb, i
         for k in b.params:
             assert_array_equal(a.params[k], b.params[k], err_msg=f"{k} at step {i}")
+
+    for i in range(12):
+        step(i)
         if i == 0:
             assert counted["calls"] == 0  # (nothing timed yet)
     keys = [k for k in products.chosen() if k[2] == n]
-    assert len(keys) == 6  # x W and x^T g of three layers, settled
-    if all(products.chosen()[k] == "usual" for k in keys):
-        assert counted["done"] >= 6  # (the steps once the layouts settled)
-    else:
-        assert counted["calls"] == 0
-    # a layout that settles on the other one (faster there) sends the steps back to the layers
-    first_xW = next(k for k in keys if k[0] == "xW" and k[3] == a.params["W1"].shape[0])
-    products._TRIALS[first_xW].keep = True
+    assert len(keys) == 2 * len(a.params) // 2  # x W and x^T g of each layer, settled
+    assert counted["done"] >= 6  # (the steps once the layouts settled, whichever they are)
+    # every product in the other layout (the kernel then makes them as the layers do: the numbers
+    # must still be the layers' own)
+    for k in keys:
+        products._TRIALS[k].keep = True
     products._SETTLED.clear()
-    before = counted["calls"]
-    x, t = batch(rng, a, n, dtype, sparse=False)
-    assert a.train_step(x, t, oa) == b.train_step(x, t, ob)
-    assert counted["calls"] == before
+    before = counted["done"]
+    for i in range(12, 16):
+        step(i)
+    assert counted["done"] == before + 4
     products.forget()

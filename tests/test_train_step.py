@@ -108,7 +108,7 @@ def test_the_blas_fold_runs_and_leaves_this_steps_gradients(monkeypatch, dtypes)
 
     def step(*args):
         if args[4][0] is a.params["W1"]:  # (b's gradient takes the step too, with nothing folded)
-            folded.append(len(args[-1]) > 0)  # (modes: empty when no SGD is folded in)
+            folded.append(len(args[-3]) > 0)  # (modes, before flip and scratch: empty when no SGD)
         return real(*args)
 
     monkeypatch.setattr(fused_mlp._mlp_blas, "mlp_blas_step", step)

@@ -6,9 +6,9 @@ every layer, the loss and the backward pass as compiled loops (kernels/mlp.py) -
 whole training step. Above it, the node takes the whole step as one compiled call through NumPy's
 own BLAS (kernels/mlp_blas.py: at batch 32 the Python between a dozen BLAS calls cost as much as the
 products), with the first layer's list of nonzeros where that layer would list the batch, whenever
-the layers would make their products in the usual layout too: below ``config.LAYOUT_MIN_ROWS``
-samples always, from it on once each product's layout has settled (layers/products.py; at batch 1000
-float32 here the one call took 0.91-0.93 of the layers' time). Otherwise the node runs its layers'
+the layers would make their products in the same layouts: below ``config.LAYOUT_MIN_ROWS`` samples
+always the usual ones, from it on those each product has settled on (layers/products.py; at 256 and
+1000 rows here the one call took 0.90-0.97 of the layers' time). Otherwise the node runs its layers'
 own nodes (a sparse first layer, Affine+ReLU nodes) one after the other, then the loss. The one call
 gives the numbers of the nodes run one by one, bit for bit (the same BLAS calls and kernels in the
 same order). The choice is made per batch, inside the node. (The body is a chain of known nodes,
@@ -38,6 +38,7 @@ _ADDRESS: dict = {}  # dtype code -> NumPy's cblas_?gemm (0: none usable), found
 # (no list is made: limit < 0) per dtype code, so that one compiled signature serves both cases
 _NO_LIST = {c: (np.zeros(1, np.int32), np.zeros(1, c), np.zeros(2, np.int64)) for c in "fd"}
 _NO_SGD = np.zeros(0, np.int64)  # the one-call BLAS step's SGD modes when no update is folded in
+_NO_FLIP = {c: np.zeros(1, c) for c in "fd"}  # its scratch when every product is in the usual layout
 
 
 class _Loops(NamedTuple):
@@ -90,6 +91,8 @@ class SmallBatchMLP(Fused):
         self._stepped = False  # the last forward already ran the backward (for dout = 1)
         self._recorded = None  # the _Loops the layers' attributes were last recorded from
         self._lists = hasattr(self.body[0], "_limit")  # the first layer decides on a list of nonzeros
+        self._usual = np.zeros(2 * len(self.affines), np.int64)  # every product in the usual layout
+        self._flips = {}  # the layouts products.settled gave (a tuple) -> as the kernel's array
 
     @property
     def takes_float32(self) -> bool:
@@ -162,10 +165,10 @@ class SmallBatchMLP(Fused):
         if (
             not small and grad and t is not None and t.ndim == 1 and not config.BOOK_LOSS
             and (x.dtype == dt or (x.dtype == np.float32 and self.takes_float32))
-            and self._usual_layouts(n, dt)
+            and (flip := self._layouts(n, dt)) is not None
         ):  # fmt: skip
             addr = self._blas_address(dt)
-            loss = self._blas_step(x, t, self._arrays(n, dt, x.size // n), addr) if addr else None
+            loss = self._blas_step(x, t, self._arrays(n, dt, x.size // n), addr, flip) if addr else None
             if loss is not None:
                 return loss, self._loops.hs[-1]
         if c is None:  # through BLAS: the body's nodes one after the other, then the loss
@@ -202,17 +205,23 @@ class SmallBatchMLP(Fused):
         up to SMALL_BATCH, then the one-call BLAS step, which ``sgd_step`` may still decline)."""
         return n > 0
 
-    def _usual_layouts(self, n: int, dt) -> bool:
-        """Whether the one-call BLAS step, whose products are all in the usual layout, gives this
-        batch size what the layers would, as fast: below config.LAYOUT_MIN_ROWS the layers take the
-        usual layout too; from it on, once every product of the layers' has settled on it
-        (layers/products.py: until then, or where the other layout won, the layers run)."""
+    def _layouts(self, n: int, dt) -> np.ndarray | None:
+        """The layout of each x W and x^T g product the one-call BLAS step makes for a batch of n
+        (``flip``: kernels/mlp_blas.py), as the layers would make them (layers/products.py): the
+        usual ones below config.LAYOUT_MIN_ROWS; from it on, those each product has settled on, or
+        None while any is still being timed (the layers run, and time them)."""
         if n < config.LAYOUT_MIN_ROWS:
-            return True
+            return self._usual
         shapes = [np.shape(a.W) for a in self.affines]  # (anything may have been bound to W: _arrays
         if any(len(s) != 2 for s in shapes):  # sorts it out, or the layers report it)
-            return False
-        return _products.settled_usual(dt.char, n, shapes)
+            return None
+        flips = _products.settled(dt.char, n, shapes)
+        if flips is None:
+            return None
+        known = self._flips.get(flips)
+        if known is None:
+            known = self._flips[flips] = np.array(flips, np.int64)
+        return known
 
     def folds_sgd(self, x, t) -> bool:
         """Whether ``sgd_step`` may take this batch (a look after the network's checks: the batch
@@ -240,13 +249,14 @@ class SmallBatchMLP(Fused):
         dt = self.affines[0].W.dtype if x.dtype == np.float32 else x.dtype
         blas = n > config.SMALL_BATCH
         addr = self._blas_address(dt) if blas else 0
-        if blas and not (addr and (x.dtype == dt or self.takes_float32) and self._usual_layouts(n, dt)):
+        flip = self._layouts(n, dt) if blas and addr and (x.dtype == dt or self.takes_float32) else None
+        if blas and flip is None:
             return None  # (the cheap refusals first)
         c = self._arrays(n, dt, x.size // n)
         if c is None or not (_same(params, c.params) and _same(grads, c.grads)):
             return None
         if blas:
-            loss = self._blas_step(x, t, c, addr, lr, modes)
+            loss = self._blas_step(x, t, c, addr, flip, lr, modes)
             if loss is not None and not self._holds_grads(c):
                 for a, dW, db in zip(self.affines, c.dWs, c.dbs, strict=True):
                     a.record_grads(dW, db)
@@ -272,10 +282,11 @@ class SmallBatchMLP(Fused):
             addr = _ADDRESS[dt.char] = _blas_lib.address(dt)
         return addr
 
-    def _blas_step(self, x, t, c: _Loops | None, addr: int, lr=0.0, modes=_NO_SGD):
+    def _blas_step(self, x, t, c: _Loops | None, addr: int, flip, lr=0.0, modes=_NO_SGD):
         """The whole step in one compiled call through NumPy's BLAS (kernels/mlp_blas.py; ``addr``:
         ``_blas_address``), for a batch above SMALL_BATCH (``c``: ``_arrays`` for it), the first
-        layer's products through its list of nonzeros where it would list the batch: returns the
+        layer's products through its list of nonzeros where it would list the batch, each BLAS
+        product in the layout ``flip`` gives (``_layouts``): returns the
         loss, or None when the layers must run one by one (no arrays for it: ``c`` None; a product
         that is not finite; a layer with a dimension of 1). With SGD's ``modes`` (of ``c.params``),
         SGD(lr) is folded in."""
@@ -294,7 +305,11 @@ class SmallBatchMLP(Fused):
         else:  # the kernel lists into the first layer's buffers: whatever list it held is gone now
             lists = c.lists
             self.forget()
-        loss, code = _mlp_blas.mlp_blas_step(addr, x, xd, t, *c_args, *lists, limit, lr, modes)
+        scratch = _NO_FLIP[dt.char]
+        if flip.any():  # (the other layout's product goes through a scratch of out's transpose)
+            widest = max(max(n * W.shape[1], W.size) for W in c.Ws)
+            scratch = self._buffer("flipped", (widest,), dt)
+        loss, code = _mlp_blas.mlp_blas_step(addr, x, xd, t, *c_args, *lists, limit, lr, modes, flip, scratch)
         if code == _mlp_blas.NOT_FINITE:
             _chk.finite_input(x.reshape(shape))  # raises when x holds the NaN/inf; else the layers run
             return None

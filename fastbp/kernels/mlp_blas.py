@@ -21,7 +21,7 @@ from numba.extending import overload
 
 from .._jit import jit
 from . import rules
-from .affine import bias_backward, bias_forward, bias_relu_forward, relu_bias_backward
+from .affine import bias_backward, bias_forward, bias_relu_forward, relu_bias_backward, transpose_into
 from .blas import gemm
 from .checks import all_finite, copy_all_finite
 from .mlp import _chain_fits
@@ -60,7 +60,23 @@ def _converted_typed(x, xd):
 
 
 @jit
-def mlp_blas_step(addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit, lr, modes):
+def _product(addr, a, a_t, b, b_t, out, flip, scratch):
+    """out = op(a) op(b) as ``gemm``; if ``flip``, in the other layout (layers/products.py): out^T =
+    op(b)^T op(a)^T into ``scratch``, then transposed into out -- the calls the layers make then."""
+    if not flip:
+        gemm(addr, a, a_t, b, b_t, out)
+        return
+    if scratch.size < out.size:
+        raise ValueError("the scratch for a product in the other layout is too small")
+    flipped = scratch[: out.size].reshape((out.shape[1], out.shape[0]))
+    gemm(addr, b, not b_t, a, not a_t, flipped)
+    transpose_into(flipped, out)
+
+
+@jit
+def mlp_blas_step(
+    addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, limit, lr, modes, flip, scratch
+):
     """Forward, softmax cross-entropy against labels t, backward: every dW, db; and, if ``modes`` is
     not empty, SGD(lr) on each layer's W and b as soon as its gradients are made (``modes``: the
     SGD's row modes of ``(W1, b1, W2, ...)``, updated), as ``opt.update`` would after the step.
@@ -75,12 +91,16 @@ def mlp_blas_step(addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, li
     - NOT_FINITE: x holds NaN or inf (the list met one), or x W1 does (x's, W1's or an overflow's:
       the caller looks at x).
 
+    ``flip``: per layer, whether its x W and its x^T g take the other layout (``2 l`` and ``2 l + 1``;
+    layers/products.py: then through ``scratch``, at least as large as the largest such product).
     ``addr``: NumPy's cblas_?gemm for the dtype (blas.address). ``x``: the batch (N, D), in the
     layers' dtype or a float32 batch for float64 layers, which the list takes as it is (widening each
     value) and BLAS converted: then x is copied into ``xd`` (the layers' dtype) where BLAS needs it,
     checked as it is copied; else ``xd`` is x."""
     _chain_fits(x, Ws, bs, hs, ds, dWs, dbs)
     n_layers = len(Ws)
+    if flip.shape[0] != 2 * n_layers:
+        raise ValueError("flip does not give two layouts per layer")
     status = -1  # compact_rows': the count of nonzeros listed; -1: too dense (or not asked)
     if idx.size < x.size or val.size < x.size or ptr.size <= x.shape[0]:
         limit = -1.0  # (buffers too small for this batch's list: never written past their ends)
@@ -102,12 +122,12 @@ def mlp_blas_step(addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, li
         # x W1 into ds[0] (scratch until the backward): hs[0] is what the layers hold from the last
         # step, and a refused call must leave it. Then hs[0] = x W1 + b1 (ReLU'd), as
         # bias_relu_forward makes it.
-        gemm(addr, xd, no, Ws[0], no, ds[0])
+        _product(addr, xd, no, Ws[0], no, ds[0], flip[0], scratch)
         if not all_finite(ds[0].ravel()):
             return 0.0, NOT_FINITE
         _bias_from(ds[0], bs[0], hs[0], n_layers > 1)
     for l in range(1, n_layers):
-        gemm(addr, hs[l - 1], no, Ws[l], no, hs[l])
+        _product(addr, hs[l - 1], no, Ws[l], no, hs[l], flip[2 * l], scratch)
         if l < n_layers - 1:
             bias_relu_forward(hs[l], bs[l])
         else:
@@ -121,14 +141,14 @@ def mlp_blas_step(addr, x, xd, t, Ws, bs, hs, ds, dWs, dbs, y, idx, val, ptr, li
         else:
             bias_backward(g, dbs[l])
         if l > 0:  # (two call sites: the first layer's input is x, the others' the layers' outputs)
-            gemm(addr, hs[l - 1], yes, g, no, dWs[l])
+            _product(addr, hs[l - 1], yes, g, no, dWs[l], flip[2 * l + 1], scratch)
             gemm(addr, g, no, Ws[l], yes, ds[l - 1])
         elif listed and all_finite(g.ravel()):  # (0 * inf must give BLAS's NaN: the layer's rule)
             csr_weight_grad(idx, val, ptr, g, dWs[0])
         else:
             if listed:  # (x is finite: listed)
                 _converted(x, xd)
-            gemm(addr, xd, yes, g, no, dWs[0])
+            _product(addr, xd, yes, g, no, dWs[0], flip[1], scratch)
         if modes.shape[0]:  # (W[l] is read no more: its input gradient is made)
             sgd_update_param(Ws[l].ravel(), dWs[l].ravel(), Ws[l].shape[1], modes, 2 * l, lr)
             sgd_update_param(bs[l], dbs[l], bs[l].shape[0], modes, 2 * l + 1, lr)

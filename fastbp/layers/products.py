@@ -120,27 +120,30 @@ def _agree(kind, char, n, d, m, threads) -> bool:
 _BITS = {8: np.uint64, 4: np.uint32, 2: np.uint16}
 
 
-def settled_usual(dtype_char: str, n: int, shapes) -> bool:
-    """Whether the x W and x^T g products of a chain of layers (``shapes``: each W's (D, M)) at a batch
-    of n rows have all settled on the usual layout (measured so, or refused the other): then a caller
-    that makes them itself in the usual layout gives what the layers would, as fast. False while any
-    is untried or still being timed, or when one kept the other layout. Kept once True, until
-    ``forget``."""
+def settled(dtype_char: str, n: int, shapes) -> tuple | None:
+    """The layouts the x W and x^T g products of a chain of layers (``shapes``: each W's (D, M)) take
+    at a batch of n rows, once every one has settled: per layer, whether x W and whether x^T g take
+    the other layout (a tuple of 2 bools per layer), for a caller that makes the products itself
+    (kernels/mlp_blas.py) and so gives what the layers would, as fast. None while any is untried or
+    still being timed. Kept once known, until ``forget``."""
+    shapes = tuple(shapes)
     if n < config.LAYOUT_MIN_ROWS:
-        return True  # (never anything but the usual layout)
-    key = (dtype_char, n, tuple(shapes), _blas_lib.threads())
-    if key in _SETTLED:
-        return True
-    for d, m in key[2]:
-        for kind in ("xW", "xTg"):
-            trial = _TRIALS.get((kind, dtype_char, n, d, m, key[3]))
-            if trial is None or trial.keep is not False:
-                return False
-    _SETTLED.add(key)
-    return True
+        return (False,) * (2 * len(shapes))  # (never anything but the usual layout)
+    key = (dtype_char, n, shapes, _blas_lib.threads())
+    flips = _SETTLED.get(key)
+    if flips is None:
+        found = []
+        for d, m in shapes:
+            for kind in ("xW", "xTg"):
+                trial = _TRIALS.get((kind, dtype_char, n, d, m, key[3]))
+                if trial is None or trial.keep is None:
+                    return None
+                found.append(trial.keep)
+        flips = _SETTLED[key] = tuple(found)
+    return flips
 
 
-_SETTLED: set = set()  # settled_usual's answers that are True
+_SETTLED: dict = {}  # settled's answers, once known
 
 
 def chosen() -> dict:

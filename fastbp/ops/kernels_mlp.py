@@ -166,10 +166,11 @@ def _make_mlp_blas_step(rng, dtype, size):
     return x, t, Ws, bs
 
 
-def _blas_step_outputs(x, t, Ws, bs, lr, modes, listed=False):
+def _blas_step_outputs(x, t, Ws, bs, lr, modes, listed=False, flipped=False):
     """The compiled step's (loss, code, hs, y, dWs, dbs), on outputs filled with garbage first (with
-    ``listed``, x's list of nonzeros taken at any density: code LISTED reads as DONE); or None where
-    NumPy's BLAS is not one it can call."""
+    ``listed``, x's list of nonzeros taken at any density: code LISTED reads as DONE; with
+    ``flipped``, every x W and x^T g in the other layout); or None where NumPy's BLAS is not one it
+    can call."""
     addr = _address(Ws[0].dtype)
     if not addr:
         return None
@@ -182,10 +183,12 @@ def _blas_step_outputs(x, t, Ws, bs, lr, modes, listed=False):
         lists = (np.zeros(1, np.int32), np.zeros(1, Ws[0].dtype), np.zeros(2, np.int64))
     xd = _filled(x.shape, Ws[0].dtype)
     convert = x.dtype != Ws[0].dtype
+    flip = np.full(2 * len(Ws), int(flipped), np.int64)
+    scratch = _filled(max(max(x.shape[0] * W.shape[1], W.size) for W in Ws), Ws[0].dtype)
     with np.errstate(all="ignore"):
         loss, code = _kmb.mlp_blas_step(
             addr, x, xd if convert else x, t, Ws, bs, hs, ds, dWs, dbs, y, *lists,
-            1.0 if listed else -1.0, lr, modes,
+            1.0 if listed else -1.0, lr, modes, flip, scratch,
         )  # fmt: skip
     if listed and code == _kmb.LISTED:
         code = _kmb.DONE
@@ -196,6 +199,13 @@ def _blas_step_outputs(x, t, Ws, bs, lr, modes, listed=False):
 
 def _fast_mlp_blas_step(x, t, Ws, bs):
     out = _blas_step_outputs(x, t, Ws, bs, 0.0, np.zeros(0, np.int64))
+    if out is None:
+        return _rmb.mlp_blas_step(x, t, Ws, bs)
+    return (0.0, out[1]) if out[1] else out
+
+
+def _fast_mlp_blas_step_flipped(x, t, Ws, bs):
+    out = _blas_step_outputs(x, t, Ws, bs, 0.0, np.zeros(0, np.int64), flipped=True)
     if out is None:
         return _rmb.mlp_blas_step(x, t, Ws, bs)
     return (0.0, out[1]) if out[1] else out
@@ -250,6 +260,14 @@ CASES = (
         "mlp_blas_step",
         "mlp_blas",
         _fast_mlp_blas_step,
+        _rmb.mlp_blas_step,
+        _make_mlp_blas_step,
+        MLP_BLAS_SIZES,
+    ),
+    Case(
+        "mlp_blas_step other layouts",
+        "mlp_blas",
+        _fast_mlp_blas_step_flipped,
         _rmb.mlp_blas_step,
         _make_mlp_blas_step,
         MLP_BLAS_SIZES,
