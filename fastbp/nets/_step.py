@@ -19,7 +19,8 @@ class TrainStep:
         ``dW``/``db`` then still hold an earlier step's (call ``gradient`` to see them); a larger
         batch updates each layer as soon as its gradients are made (from ``config.LAYOUT_MIN_ROWS``
         samples on, once the layers' products have settled on their layouts, made in those; until
-        then, and for a batch the first layer lists, the two calls run). (It declines parameters bound to one
+        then the two calls run, as they do for good where the first layer lists every batch and so
+        never times its layouts). (It declines parameters bound to one
         array twice; a batch ``x`` that is a view of a weight is the user's to avoid.)
         """
         # (A peek at the batch size before the checks: x may be anything yet; anything without a
