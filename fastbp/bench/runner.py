@@ -23,7 +23,7 @@ def _calibrate(fn, target_s, min_calls=1):
         fn()
         ts.append(time.perf_counter() - t0)
     per_call = sorted(ts)[2]
-    return max(min_calls, 1, min(1 << 20, round(target_s / max(per_call, 1e-9))))
+    return min(1 << 20, max(min_calls, 1, round(target_s / max(per_call, 1e-9))))
 
 
 def _meta(c) -> dict:

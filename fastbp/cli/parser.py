@@ -157,9 +157,9 @@ def build() -> argparse.ArgumentParser:
         "--round-calls",
         type=int,
         default=1,
-        help="calls per round at least (a round is ~2 ms of calls of one implementation, then the next "
-        "one's: its first call finds the caches holding another's arrays; 10 times the steady state "
-        "of the slow steps too)",
+        help="calls of one implementation per round, at least (default 1: a round is ~2 ms of calls, so "
+        "a slow step's round is its one call, which finds the caches holding the previous "
+        "implementation's arrays; 10 times slow steps as a training loop runs them, back to back)",
     )
     b.add_argument("--json", metavar="PATH", help="save machine info, every case and the table as JSON")
     b.add_argument("--markdown", action="store_true", help="print the table as Markdown")

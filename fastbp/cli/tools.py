@@ -98,7 +98,7 @@ def run_bench(args, given: set[str]) -> int:
         if missing:
             print(f"peers not installed (pip install fastbp[peers]): {', '.join(missing)}", flush=True)
     info = B.machine(peers)
-    print(" ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+    print(" ".join(f"{k}={v}" for k, v in info.items()), f"round_calls={args.round_calls}", flush=True)
     groups = {}
     for c in selected:
         groups.setdefault((c.kind, c.group), []).append(c)

@@ -224,8 +224,8 @@ class SmallBatchMLP(Fused):
         return known
 
     def folds_sgd(self, x, t) -> bool:
-        """Whether ``sgd_step`` may take this batch (a look after the network's checks: the batch
-        size and the label form; ``sgd_step`` itself still declines weights of another layout, and
+        """Whether ``sgd_step`` may take this batch (a look after the network's checks: the label
+        form; ``sgd_step`` itself still declines weights of another layout, and
         batches the one-call BLAS step declines)."""
         return (
             self.may_fold(x.shape[0]) and not config.BOOK_LOSS
