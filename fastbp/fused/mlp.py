@@ -306,7 +306,7 @@ class SmallBatchMLP(Fused):
             lists = c.lists
             self.forget()
         scratch = _NO_FLIP[dt.char]
-        if flip.any():  # (the other layout's product goes through a scratch of out's transpose)
+        if flip is not self._usual and flip.any():  # (the other layout: through a scratch of out^T)
             widest = max(max(n * W.shape[1], W.size) for W in c.Ws)
             scratch = self._buffer("flipped", (widest,), dt)
         loss, code = _mlp_blas.mlp_blas_step(addr, x, xd, t, *c_args, *lists, limit, lr, modes, flip, scratch)
