@@ -29,8 +29,8 @@ def test_gradcheck_reports_bad_arguments(capsys):
 
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
-    assert ci[-1] == "python -m pytest"
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "python -m pytest" in ci  # (the README's command as it stands, on a line of its own)
     assert "python -m pytest" in readme.split("\n## ")[0]  # among the opening commands
     assert 'pip install ".[test]"' in readme and 'pip install ".[test]"' in "\n".join(ci)
 
