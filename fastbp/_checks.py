@@ -112,7 +112,7 @@ def labels(t, n: int, n_classes: int, where: str, dtype) -> tuple[np.ndarray, bo
         and n_classes > 1
     ):
         # the common case (a batch of class indices), in few steps: 0.5 us of a batch-1 step's 20
-        return _in_range(t if t.flags.c_contiguous else np.ascontiguousarray(t), n_classes, where), True
+        return in_range(t if t.flags.c_contiguous else np.ascontiguousarray(t), n_classes, where), True
     if not isinstance(t, np.ndarray):
         t = np.asarray(t)
     if t.dtype.kind not in "iuf":
@@ -136,10 +136,10 @@ def labels(t, n: int, n_classes: int, where: str, dtype) -> tuple[np.ndarray, bo
             f"(target rows would have shape ({n}, {n_classes}))"
         )
     t = np.ascontiguousarray(t.reshape(n), dtype=t.dtype.newbyteorder("="))  # (the kernel: native order)
-    return _in_range(t, n_classes, where), True
+    return in_range(t, n_classes, where), True
 
 
-def _in_range(t: np.ndarray, n_classes: int, where: str) -> np.ndarray:
+def in_range(t: np.ndarray, n_classes: int, where: str) -> np.ndarray:
     """t (contiguous native-order integer indices), or ValueError naming the first outside [0, C)."""
     i = first_bad_label(t, n_classes)
     if i >= 0:

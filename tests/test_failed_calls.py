@@ -79,7 +79,19 @@ def _same(a, b, where):
 # nonzeros, the small-batch loops' arrays, and which of those the layers were last given) is dropped
 # when a call is refused partway, since its buffers may be written before the check that refuses; the
 # next pass makes it anew, and the book's attributes of the layers it stands for are checked as state.
-SCRATCH = {"_bufs", "_x_bufs", "_busy", "_plan", "_csr", "_loops", "_built", "_stepped", "_recorded"}
+SCRATCH = {
+    "_bufs",
+    "_x_bufs",
+    "_busy",
+    "_plan",
+    "_csr",
+    "_loops",
+    "_built",
+    "_stepped",
+    "_recorded",
+    "_matched",
+    "_folded",
+}
 
 
 def _attrs(o) -> dict:

@@ -263,3 +263,72 @@ def test_layers_sharing_one_weight_array_take_the_two_calls(n):
         assert a.train_step(x, t, oa) == two_calls(b, ob, x, t)
         for k in b.params:
             assert_array_equal(a.params[k], b.params[k], err_msg=k)
+
+
+def _rebind_params_only(net, opt):
+    net.params["W2"] = net.params["W2"].copy()  # (the layer keeps the old array: the two calls
+    # update the dict's, and the layer's gradient goes to it)
+
+
+def _rebind_layer_only(net, opt):
+    net.layers["Affine2"].W = net.layers["Affine2"].W.copy()
+
+
+def _lower_rate(net, opt):
+    opt.lr = 0.02
+
+
+def _book_loss(net, opt, monkeypatch):
+    monkeypatch.setattr(config, "BOOK_LOSS", True)
+
+
+def _small_batch(net, opt, monkeypatch):
+    monkeypatch.setattr(config, "SMALL_BATCH", 1)
+
+
+STEADY_CHANGES = {
+    "params-dict": _rebind_params_only,
+    "layer-attribute": _rebind_layer_only,
+    "rate": _lower_rate,
+    "book-loss": _book_loss,
+    "small-batch": _small_batch,
+    "x-float32": "x-float32",
+    "x-strided": "x-strided",
+    "t-int32": "t-int32",
+    "predict-between": "predict-between",
+}
+
+
+@pytest.mark.parametrize("n, density", [(2, 0.2), (40, 1.0)])
+@pytest.mark.parametrize("change", sorted(STEADY_CHANGES))
+def test_the_steady_state_sees_what_changed_between_steps(n, density, change, monkeypatch):
+    """After a folded step on a plain batch, the next call checks again only what may have changed
+    (nets/_step.py): each change here, made between two such steps, must give the two calls'
+    numbers."""
+    a, b = pair(MLPS["two"], np.float64)
+    oa, ob = OPT.SGD(0.1), OPT.SGD(0.1)
+    rng = np.random.default_rng(10)
+    for i in range(7):
+        x, t = batch(rng, n, 784, 10, np.float64, density)
+        if i == 4:
+            assert a._folded is not None  # (the steady state: the step before took x and t as they were)
+            what = STEADY_CHANGES[change]
+            if callable(what):
+                for net, opt in ((a, oa), (b, ob)):
+                    args = (net, opt, monkeypatch) if what in (_book_loss, _small_batch) else (net, opt)
+                    what(*args)
+            elif what == "x-float32":
+                x = x.astype(np.float32)
+            elif what == "x-strided":
+                x = np.repeat(x, 2, axis=1)[:, ::2]
+            elif what == "t-int32":
+                t = t.astype(np.int32)
+            else:
+                assert_array_equal(a.predict(x), b.predict(x))
+        la = a.train_step(x, t, oa)
+        lb = two_calls(b, ob, x, t)
+        assert la == lb and type(la) is type(lb), (i, la, lb)
+        same(a, b, oa, ob)
+        for key in ("W1", "W2"):  # the layers' arrays too (a rebinding may part them from params)
+            layer = f"Affine{key[1]}"
+            assert_array_equal(a.layers[layer].W, b.layers[layer].W)

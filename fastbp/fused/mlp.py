@@ -93,6 +93,7 @@ class SmallBatchMLP(Fused):
         self._lists = hasattr(self.body[0], "_limit")  # the first layer decides on a list of nonzeros
         self._usual = np.zeros(2 * len(self.affines), np.int64)  # every product in the usual layout
         self._flips = {}  # the layouts products.settled gave (a tuple) -> as the kernel's array
+        self._matched = None  # (params, grads, _Loops) sgd_step last found to be the same arrays
 
     @property
     def takes_float32(self) -> bool:
@@ -253,8 +254,13 @@ class SmallBatchMLP(Fused):
         if blas and flip is None:
             return None  # (the cheap refusals first)
         c = self._arrays(n, dt, x.size // n)
-        if c is None or not (_same(params, c.params) and _same(grads, c.grads)):
+        if c is None:
             return None
+        m = self._matched  # (the tuples are immutable: the same three objects, the same answer)
+        if m is None or m[0] is not params or m[1] is not grads or m[2] is not c:
+            if not (_same(params, c.params) and _same(grads, c.grads)):
+                return None
+            self._matched = (params, grads, c)
         if blas:
             loss = self._blas_step(x, t, c, addr, flip, lr, modes)
             if loss is not None and not self._holds_grads(c):

@@ -1,13 +1,39 @@
 """``Network.train_step``: one training step in one call, with plain SGD folded into the backward pass
-where the graph can (the small-batch MLP node: fused/mlp.py)."""
+where the graph can (the small-batch MLP node: fused/mlp.py).
+
+A folded step that ran on a plain batch (x and t arrays the checks took as they are) is remembered
+(``_Folded``); the next call with the same optimizer plan and a batch of the same kind checks again
+only what may have changed since. That is most of a training loop's calls. (The Python around the
+compiled step runs right after the step's products, with the caches holding their arrays: each
+object it reads is a cache miss, and at batch 32-100 it took 20-80 us, two to three times its cost in
+isolation. So the steady state reads as few objects as it can.)"""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _checks as _chk
+from .. import config
 from ..optimizer import SGD
+
+
+class _Folded(NamedTuple):
+    """The last ``train_step`` that folded SGD into the node, on a batch its checks took as it was:
+    the optimizer's plan it matched, the node, and the batch's kind."""
+
+    plan: object  # the optimizer's _plan (its arrays do not change: a new match makes a new plan)
+    node: object
+    x_dtype: np.dtype
+    x_shape: tuple
+    t_dtype: np.dtype
 
 
 class TrainStep:
     """The ``train_step`` of ``Network`` (a base class of it: it reads the network's graph and checks)."""
+
+    _folded = None  # a _Folded, or None
 
     def train_step(self, x, t, optimizer):
         """One training step: ``optimizer.update(self.params, self.gradient(x, t))``, returning the
@@ -23,22 +49,54 @@ class TrainStep:
         never times its layouts). (It declines parameters bound to one
         array twice; a batch ``x`` that is a view of a weight is the user's to avoid.)
         """
+        last = self._folded
+        if last is not None:
+            loss = self._again(last, x, t, optimizer)
+            if loss is not None:
+                return loss
         # (A peek at the batch size before the checks: x may be anything yet; anything without a
         # shape is asked, and the checks decide.)
         rows = getattr(x, "shape", None)
         node = self._sgd_node(optimizer, rows[0] if rows else 0)
+        self._folded = None
         with self._entered("train_step"):
-            x = self._x(x, "train_step")
-            t = self._t(t, x.shape[0], "train_step")
-            if node is not None and node.folds_sgd(x, t):
+            xc = self._x(x, "train_step")
+            tc = self._t(t, xc.shape[0], "train_step")
+            if node is not None and node.folds_sgd(xc, tc):
                 plan = optimizer._plan
-                loss = node.sgd_step(x, t, optimizer.lr, plan.ps, plan.gs, plan.extras[1])
+                loss = node.sgd_step(xc, tc, optimizer.lr, plan.ps, plan.gs, plan.extras[1])
                 if loss is not None:
+                    if xc is x and tc is t:
+                        self._folded = _Folded(plan, node, x.dtype, x.shape, t.dtype)
                     return loss
-            loss, grads = self._gradient(x, t)
+            loss, grads = self._gradient(xc, tc)
             penalty = self._penalty()  # (the weights before the update)
             optimizer.update(self.params, grads)
             return loss + loss.dtype.type(penalty) if penalty else loss
+
+    def _again(self, last: _Folded, x, t, optimizer):
+        """The folded step for a batch of the kind ``last`` took, with the plan it matched: its loss,
+        or None (nothing ran: the full path decides). What cannot have changed since is taken as
+        checked: the optimizer's type and plan (the same plan object), the graph, x's kind (the same
+        dtype and shape, C-contiguous) and t's. What can is checked again: the parameters' binding
+        and the weight decay, the loss setting, x's values where the network checks them before the
+        graph, the labels' range, and everything the node checks itself (its layers' arrays, the
+        batch size's path)."""
+        plan = last.plan
+        if (
+            getattr(optimizer, "_plan", None) is not plan or type(optimizer) is not SGD
+            or type(x) is not np.ndarray or x.shape != last.x_shape or x.dtype != last.x_dtype
+            or not x.flags.c_contiguous
+            or type(t) is not np.ndarray or t.shape != x.shape[:1] or t.dtype != last.t_dtype
+            or not t.flags.c_contiguous
+            or config.BOOK_LOSS or self._has_decay() or not plan.matches_params(self.params)
+        ):  # fmt: skip
+            return None
+        with self._entered("train_step"):
+            if not self._input_checked:
+                _chk.finite(x, "x", "train_step")
+            _chk.in_range(t, self.output_size, "train_step")
+            return last.node.sgd_step(x, t, optimizer.lr, plan.ps, plan.gs, plan.extras[1])
 
     def _sgd_node(self, optimizer, n: int):
         """The graph's one node, when it can fold this optimizer's step into its backward pass for a
