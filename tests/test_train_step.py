@@ -278,6 +278,10 @@ def _lower_rate(net, opt):
     opt.lr = 0.02
 
 
+def _net_dtype(net, opt):
+    net.dtype = np.dtype(np.float32)  # (a public attribute: x is converted to it, on both sides)
+
+
 def _book_loss(net, opt, monkeypatch):
     monkeypatch.setattr(config, "BOOK_LOSS", True)
 
@@ -290,6 +294,7 @@ STEADY_CHANGES = {
     "params-dict": _rebind_params_only,
     "layer-attribute": _rebind_layer_only,
     "rate": _lower_rate,
+    "net-dtype": _net_dtype,
     "book-loss": _book_loss,
     "small-batch": _small_batch,
     "x-float32": "x-float32",
@@ -332,3 +337,16 @@ def test_the_steady_state_sees_what_changed_between_steps(n, density, change, mo
         for key in ("W1", "W2"):  # the layers' arrays too (a rebinding may part them from params)
             layer = f"Affine{key[1]}"
             assert_array_equal(a.layers[layer].W, b.layers[layer].W)
+
+
+def test_the_node_keeps_no_older_batch_sizes_buffers():
+    """sgd_step's memo of matched arrays must not keep a replaced _Loops (and its buffers) alive."""
+    a, _ = pair(MLPS["two"], np.float64)
+    opt = OPT.SGD(0.1)
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        a.train_step(*batch(rng, 40, 784, 10, np.float64, 1.0), opt)
+    node = a.graph.nodes[0].layer
+    assert node._matched is not None and node._matched[2] is node._built
+    a.gradient(*batch(rng, 3, 784, 10, np.float64, 1.0))  # (another batch size: new buffers)
+    assert node._matched is None or node._matched[2] is node._built

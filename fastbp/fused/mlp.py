@@ -150,6 +150,7 @@ class SmallBatchMLP(Fused):
             lists = first._buffer("idx", (n * d,), np.int32), first._buffer("val", (n * d,), dt)
             lists += (first._buffer("ptr", (n + 1,), np.int64),)
         shapes = tuple(W.shape for W in Ws)
+        self._matched = None  # (it held the _Loops replaced here: let their buffers go)
         self._built = _Loops(n, Ws, bs, hs, ds, dWs, dbs, y, row, gemm, shapes, params, grads, lists)
         return self._built
 

@@ -25,6 +25,7 @@ class _Folded(NamedTuple):
 
     plan: object  # the optimizer's _plan (its arrays do not change: a new match makes a new plan)
     node: object
+    dtype: np.dtype  # the network's (the checks of x compare the batch's dtype with it)
     x_dtype: np.dtype
     x_shape: tuple
     t_dtype: np.dtype
@@ -58,8 +59,8 @@ class TrainStep:
         # shape is asked, and the checks decide.)
         rows = getattr(x, "shape", None)
         node = self._sgd_node(optimizer, rows[0] if rows else 0)
-        self._folded = None
         with self._entered("train_step"):
+            self._folded = None
             xc = self._x(x, "train_step")
             tc = self._t(t, xc.shape[0], "train_step")
             if node is not None and node.folds_sgd(xc, tc):
@@ -67,7 +68,7 @@ class TrainStep:
                 loss = node.sgd_step(xc, tc, optimizer.lr, plan.ps, plan.gs, plan.extras[1])
                 if loss is not None:
                     if xc is x and tc is t:
-                        self._folded = _Folded(plan, node, x.dtype, x.shape, t.dtype)
+                        self._folded = _Folded(plan, node, self.dtype, x.dtype, x.shape, t.dtype)
                     return loss
             loss, grads = self._gradient(xc, tc)
             penalty = self._penalty()  # (the weights before the update)
@@ -76,15 +77,19 @@ class TrainStep:
 
     def _again(self, last: _Folded, x, t, optimizer):
         """The folded step for a batch of the kind ``last`` took, with the plan it matched: its loss,
-        or None (nothing ran: the full path decides). What cannot have changed since is taken as
-        checked: the optimizer's type and plan (the same plan object), the graph, x's kind (the same
-        dtype and shape, C-contiguous) and t's. What can is checked again: the parameters' binding
-        and the weight decay, the loss setting, x's values where the network checks them before the
-        graph, the labels' range, and everything the node checks itself (its layers' arrays, the
-        batch size's path)."""
+        or None (nothing ran: the full path decides).
+
+        Compared with ``last``: the optimizer's plan (the same object: its ``flat`` and ``distinct``
+        are as they were) and type, the network's dtype, x's dtype and shape and t's (plain arrays,
+        C-contiguous). Taken as checked, as they cannot have changed: the graph (one node), the
+        sample shape, which nodes read x and check its values. Checked again: the parameters'
+        binding, the weight decay, the loss setting, x's values where the network checks them before
+        the graph, the labels' range, and everything the node checks itself (its layers' arrays, W's
+        dtype (a float32 batch for float64 weights), the batch size's path)."""
         plan = last.plan
         if (
             getattr(optimizer, "_plan", None) is not plan or type(optimizer) is not SGD
+            or self.dtype != last.dtype
             or type(x) is not np.ndarray or x.shape != last.x_shape or x.dtype != last.x_dtype
             or not x.flags.c_contiguous
             or type(t) is not np.ndarray or t.shape != x.shape[:1] or t.dtype != last.t_dtype
