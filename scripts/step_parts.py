@@ -14,7 +14,10 @@ rounds, medians):
   them and the folded SGD, and Numba's dispatch, with no Python of fastbp's around it;
 - ``node``: the fused node's ``sgd_step`` (its checks of the layers' arrays, the path's choice, the
   records of the layers' attributes), without the network's checks;
-- ``train_step``: the whole call, as the suite times it.
+- ``train_step``: the whole call, as the suite times it (after the first, its steady state:
+  nets/_step.py);
+- ``full_path``: ``train_step`` on a second, identical network whose steady-state record is cleared
+  before each call (the full path's checks every time), stepped in turn with the first.
 
 Each figure is also given over the floor. (The Python between two calls runs with the caches holding
 the products' arrays: it is slower here than timed alone.)
@@ -49,19 +52,26 @@ def parts(net_name: str, dtype: str, n: int, rounds: int = 21) -> dict | None:
     hidden = HIDDEN[net_name]
     x, t = pool("uniform", dtype)
     bs = batches(x, t, n)
-    np.random.seed(0)
-    if net_name == "two":
-        net = N.TwoLayerNet(784, hidden[0], 10, dtype=dtype)
-    else:
-        net = N.MultiLayerNet(784, hidden, 10, dtype=dtype)
-    opt = SGD(S.LR)
-    nxt = itertools.cycle(bs).__next__
+
+    def build():
+        np.random.seed(0)
+        if net_name == "two":
+            return N.TwoLayerNet(784, hidden[0], 10, dtype=dtype), SGD(S.LR), itertools.cycle(bs).__next__
+        return N.MultiLayerNet(784, hidden, 10, dtype=dtype), SGD(S.LR), itertools.cycle(bs).__next__
+
+    net, opt, nxt = build()
+    twin, twin_opt, twin_nxt = build()  # (the same weights and batches)
 
     def train_step():
         net.train_step(*nxt(), opt)
 
+    def full_path():
+        twin._folded = None
+        twin.train_step(*twin_nxt(), twin_opt)
+
     for _ in range(50):  # (the optimizer's set-up, the layers' layout trials)
         train_step()
+        full_path()
     kernel, seen = _mlp_blas.mlp_blas_step, []
     _mlp_blas.mlp_blas_step = lambda *a: (seen.append(a), kernel(*a))[1]  # (the node looks it up)
     try:
@@ -85,7 +95,13 @@ def parts(net_name: str, dtype: str, n: int, rounds: int = 21) -> dict | None:
         node.sgd_step(*nxt(), opt.lr, plan.ps, plan.gs, plan.extras[1])
 
     floor = S.gemm_floor([np.ascontiguousarray(b[0]) for b in bs], [784, *hidden, 10], np.dtype(dtype))
-    fns = {"floor": floor, "compiled": compiled, "node": node_step, "train_step": train_step}
+    fns = {
+        "floor": floor,
+        "compiled": compiled,
+        "node": node_step,
+        "train_step": train_step,
+        "full_path": full_path,
+    }
     k = max(20, 10000 // n)
     times = {name: [] for name in fns}
     for _ in range(rounds):
